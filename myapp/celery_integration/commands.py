@@ -1,0 +1,57 @@
+"""``pceleryd INI [worker options]`` and ``pcelerybeat INI [beat options]``.
+
+The same as ``celery -A pyramid_celery.celery_app worker --ini INI``, plus
+what that form cannot do: one clear line (no traceback) for a missing or
+broken ini, and a refusal to start a second beat on the same ini before any
+work starts.
+"""
+import os
+import sys
+
+from .beatlock import BeatAlreadyRunning, hold_beat_lock
+from .settings import ConfigError, load_celery_settings
+
+SCHEDULE_OPTIONS = {'-s', '--schedule', '--schedule-filename'}
+
+USAGE = 'usage: {prog} INI [celery {command} options]   (e.g. {prog} ' \
+        'development.ini{example})'
+
+
+def pceleryd(argv=None):
+    return run_celery('worker', argv, prog='pceleryd', example=' --beat')
+
+
+def pcelerybeat(argv=None):
+    return run_celery('beat', argv, prog='pcelerybeat', example='')
+
+
+def run_celery(command, argv, prog, example):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith('-'):
+        sys.exit(USAGE.format(prog=prog, command=command, example=example))
+    ini, options = argv[0], argv[1:]
+    if not os.path.isfile(ini):
+        sys.exit(f'error: {ini}: no such file; '
+                 + USAGE.format(prog=prog, command=command, example=example))
+    try:
+        settings = load_celery_settings(ini)
+    except ConfigError as exc:
+        sys.exit(f'error: {exc}')
+    runs_beat = command == 'beat' or '--beat' in options or '-B' in options
+    if runs_beat:
+        try:
+            hold_beat_lock(os.path.abspath(ini))
+        except BeatAlreadyRunning as exc:
+            sys.exit(f'error: {exc}')
+        # Celery picks the schedule file before it reads the ini; name it,
+        # or it lands in the current directory.
+        if not SCHEDULE_OPTIONS & {option.split('=')[0] for option in options}:
+            options += ['--schedule', settings['beat_schedule_filename']]
+    # Imported late: importing the app is what costs, and the checks above
+    # must answer fast.
+    from celery.bin.celery import celery as celery_command
+
+    return celery_command.main(
+        args=['-A', 'myapp.celery_integration:celery_app', command,
+              '--ini', ini, *options],
+        prog_name=prog)

@@ -1,0 +1,387 @@
+"""Read Celery's configuration from the PasteDeploy ini file.
+
+pyramid_celery 4.0 reads the ``[celery]`` section with a bare ConfigParser and
+hands Celery strings.  That loses ``%(here)s``, turns ``false`` into a truthy
+string, ignores misspelt keys and drops most broker transport options.  This
+module reads the same sections (and the seed articles' upper-case names) and
+returns a dict of *typed* Celery settings, or raises :class:`ConfigError`
+naming the file, section and key.
+
+Every value is converted by the type Celery itself declares for the setting
+(``celery.app.defaults``), so there is one rule for all settings rather than a
+list of special cases.
+"""
+import configparser
+import difflib
+import json
+import os
+
+import pytz
+from celery.app.defaults import NAMESPACES, _TO_NEW_KEY, flatten
+
+from .schedules import parse_beat_section
+
+#: Celery's own settings, by their (lower-case, Celery 4+) name.
+CELERY_OPTIONS = dict(flatten(NAMESPACES))
+
+#: Celery 3 names (``BROKER_URL``, ``CELERY_TIMEZONE``...) to Celery 5 names.
+LEGACY_NAMES = {old.upper(): new for old, new in _TO_NEW_KEY.items()}
+
+#: Keys that pyramid_celery itself reads from ``[celery]``.
+PYRAMID_CELERY_KEYS = {'use_celeryconfig'}
+
+#: Environment variables that override the ini, so production secrets need
+#: not be written into it.  Celery reads the same two names itself.
+ENVIRONMENT_OVERRIDES = {
+    'CELERY_BROKER_URL': 'broker_url',
+    'CELERY_RESULT_BACKEND': 'result_backend',
+}
+
+#: Serializers that execute code from the message when loading it.
+UNSAFE_SERIALIZERS = {'pickle', 'application/x-python-serialize'}
+
+SERIALIZER_SETTINGS = ('task_serializer', 'result_serializer',
+                       'event_serializer')
+CONTENT_SETTINGS = ('accept_content', 'result_accept_content')
+
+
+class ConfigError(Exception):
+    """A setting in the ini file is wrong; says where and how to fix it."""
+
+    def __init__(self, path, section, key, problem, hint=None):
+        self.path, self.section, self.key = path, section, key
+        self.problem, self.hint = problem, hint
+        super().__init__(str(self))
+
+    def __str__(self):
+        where = self.path
+        if self.section:
+            where += f', section [{self.section}]'
+        if self.key:
+            where += f', key "{self.key}"'
+        message = f'{where}: {self.problem}'
+        if self.hint:
+            message += f'; {self.hint}'
+        return message
+
+
+def var_directory(ini_path):
+    """The folder beside the ini that holds beat's and the broker's state."""
+    return os.path.join(os.path.dirname(os.path.abspath(ini_path)), 'var')
+
+
+def read_ini(path):
+    """Parse ``path`` the way PasteDeploy does (``%(here)s``, keys keep case)."""
+    path = os.path.abspath(path)
+    parser = configparser.ConfigParser(
+        defaults={'here': os.path.dirname(path), '__file__': path})
+    parser.optionxform = str
+    try:
+        with open(path, encoding='utf-8') as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise ConfigError(path, None, None, f'cannot read it ({exc.strerror})',
+                          'pass the path of an existing ini file') from None
+    except configparser.Error as exc:
+        raise ConfigError(path, None, None, f'not a valid ini file: {exc}') \
+            from None
+    parser.path = path  # so that errors can name the file
+    return parser
+
+
+def section_items(parser, section):
+    """The section's own ``(key, value)`` pairs, interpolated.
+
+    ``[DEFAULT]`` entries (``here`` among them) belong to every section, so
+    they are left out: they are not settings of this one.
+    """
+    defaults = parser.defaults()
+    for key in parser.options(section):
+        if key in defaults:
+            continue
+        try:
+            yield key, parser.get(section, key)
+        except configparser.Error as exc:
+            raise ConfigError(parser.path, section, key,
+                              f'cannot expand the value: {exc.message}',
+                              'only %(here)s and %(__file__)s are defined')\
+                from None
+
+
+def load_celery_settings(path, app_settings=None, environ=None):
+    """Return the typed Celery settings that the ini at ``path`` asks for.
+
+    ``app_settings`` are the Pyramid app's settings: seed-style names such as
+    ``BROKER_URL`` written in ``[app:main]`` are honoured too, with the
+    ``[celery]`` section taking precedence.
+    """
+    environ = os.environ if environ is None else environ
+    parser = read_ini(path)
+    path = parser.path
+    settings = {}
+    sources = {}
+
+    def put(section, key, value):
+        name = canonical_name(path, section, key)
+        if name in sources and sources[name][0] == section:
+            raise ConfigError(path, section, key,
+                              f'sets {name} a second time '
+                              f'(also as "{sources[name][1]}")',
+                              'keep one of the two lines')
+        settings[name] = convert(path, section, key, name, value)
+        sources[name] = (section, key)
+
+    for section, key, value in legacy_app_settings(parser, app_settings):
+        put(section, key, value)
+    if parser.has_section('celery'):
+        for key, value in section_items(parser, 'celery'):
+            if key in PYRAMID_CELERY_KEYS:
+                settings[key] = to_bool(path, 'celery', key, value)
+            else:
+                put('celery', key, value)
+    read_subsections(parser, path, settings)
+
+    for variable, name in ENVIRONMENT_OVERRIDES.items():
+        if environ.get(variable):
+            settings[name] = environ[variable]
+    apply_defaults(settings, path)
+    check_safety(settings, path, sources)
+    return settings
+
+
+def legacy_app_settings(parser, app_settings):
+    """Seed 002 writes ``BROKER_URL`` and ``CELERY_*`` in ``[app:main]``."""
+    if not app_settings:
+        return
+    app_sections = [s for s in parser.sections() if s.startswith('app:')]
+    for key, value in app_settings.items():
+        if not isinstance(value, str) or not looks_like_legacy_name(key):
+            continue
+        section = next((s for s in app_sections
+                        if parser.has_option(s, key)), 'app:main')
+        yield section, key, value
+
+
+def looks_like_legacy_name(key):
+    upper = key.upper()
+    return key == upper and (upper.startswith(('CELERY', 'BROKER_'))
+                             or upper in LEGACY_NAMES)
+
+
+def canonical_name(path, section, key):
+    """Celery 5's name for ``key``, which may be spelt the Celery 3 way."""
+    if key in CELERY_OPTIONS:
+        return key
+    if key.lower() in CELERY_OPTIONS:
+        return key.lower()
+    if key.upper() in LEGACY_NAMES:
+        return LEGACY_NAMES[key.upper()]
+    raise ConfigError(path, section, key, 'not a Celery setting',
+                      suggest(key, list(CELERY_OPTIONS) + list(LEGACY_NAMES),
+                              lower=True))
+
+
+def suggest(word, candidates, lower=False):
+    """'did you mean X?' for the closest candidate, or a pointer to the docs."""
+    by_key = {(c.lower() if lower else c): c for c in candidates}
+    close = difflib.get_close_matches(word.lower() if lower else word,
+                                      list(by_key), n=1, cutoff=0.6)
+    if not close:
+        return ('see "Configuration and defaults" in the Celery documentation '
+                'for the valid names')
+    match = by_key[close[0]]
+    new_name = LEGACY_NAMES.get(match.upper()) if lower else None
+    if new_name and new_name != match.lower():
+        return f'did you mean "{new_name}" (formerly {match.upper()})?'
+    return f'did you mean "{match}"?'
+
+
+# -- value conversion --------------------------------------------------------
+
+TRUE_WORDS = {'true', 'yes', 'on', '1'}
+FALSE_WORDS = {'false', 'no', 'off', '0'}
+
+
+def to_bool(path, section, key, value):
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(path, section, key, f'"{value}" is not a boolean',
+                      'write true or false')
+
+
+def convert(path, section, key, name, value):
+    """Convert the string ``value`` to the type Celery declares for ``name``."""
+    kind = CELERY_OPTIONS[name].type
+    kind = kind.__name__ if isinstance(kind, type) else kind
+    value = value.strip()
+    if kind in ('string', 'str'):
+        return value or None
+    if kind == 'bool':
+        return to_bool(path, section, key, value)
+    try:
+        return CONVERTERS[kind](value)
+    except ValueError as exc:
+        raise ConfigError(path, section, key,
+                          f'"{value}" is not {ARTICLES[kind]}: {exc}',
+                          HINTS.get(kind)) from None
+
+
+def to_list(value):
+    if value.startswith('['):
+        parsed = json.loads(value)
+        if not isinstance(parsed, list):
+            raise ValueError('expected a JSON list')
+        return parsed
+    return [item for item in value.replace(',', ' ').split() if item]
+
+
+def to_dict(value):
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError('expected a JSON object')
+    return parsed
+
+
+def to_literal(value):
+    """A JSON value when the text is one (numbers, true, lists...), else text.
+
+    Used where Celery or kombu declare no type: ``0.05`` must reach the
+    transport as a float, a folder path as a string.
+    """
+    lowered = value.lower()
+    if lowered in ('true', 'false'):
+        return lowered == 'true'
+    if lowered in ('none', 'null'):
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+CONVERTERS = {
+    'int': int,
+    'float': float,
+    'bytes': str.encode,
+    'list': to_list,
+    'tuple': lambda value: tuple(to_list(value)),
+    'dict': to_dict,
+    'any': to_literal,
+}
+ARTICLES = {'int': 'an integer', 'float': 'a number', 'list': 'a list',
+            'tuple': 'a list', 'dict': 'a JSON object', 'bytes': 'bytes',
+            'any': 'a value'}
+HINTS = {
+    'int': 'write a whole number such as 4',
+    'float': 'write a number such as 0.5',
+    'list': 'separate the items with spaces or commas',
+    'tuple': 'separate the items with spaces or commas',
+    'dict': 'write a JSON object, or put the keys in a [celery:NAME] section',
+}
+
+
+# -- sub-sections ------------------------------------------------------------
+
+def read_subsections(parser, path, settings):
+    """``[celery:NAME]``, ``[celerybeat:NAME]`` and ``[celeryroute:NAME]``."""
+    beat_schedule = {}
+    routes = {}
+    for section in parser.sections():
+        prefix, _, name = section.partition(':')
+        if prefix == 'celery' and name:
+            settings[dict_setting_name(path, section, name)] = {
+                key: to_literal(value)
+                for key, value in section_items(parser, section)}
+        elif prefix == 'celerybeat':
+            entry = parse_beat_section(path, section,
+                                       dict(section_items(parser, section)))
+            if entry is not None:
+                beat_schedule[name] = entry
+        elif prefix == 'celeryroute':
+            routes[name] = route_entry(path, section,
+                                       dict(section_items(parser, section)))
+        elif prefix.lower().startswith('celery') and prefix not in (
+                'celery', 'celerybeat', 'celeryroute'):
+            raise ConfigError(path, section, None, 'unknown section',
+                              suggest(prefix, ['celery', 'celerybeat',
+                                               'celeryroute']))
+    if beat_schedule:
+        settings['beat_schedule'] = beat_schedule
+    if routes:
+        settings['task_routes'] = routes
+
+
+def dict_setting_name(path, section, name):
+    if CELERY_OPTIONS.get(name) is not None and \
+            CELERY_OPTIONS[name].type == 'dict':
+        return name
+    dict_settings = [key for key, option in CELERY_OPTIONS.items()
+                     if option.type == 'dict']
+    raise ConfigError(path, section, None,
+                      f'"{name}" is not a Celery setting that takes keys',
+                      suggest(name, dict_settings))
+
+
+def route_entry(path, section, items):
+    if 'queue' not in items:
+        raise ConfigError(path, section, 'queue', 'missing',
+                          'name the queue the task is routed to')
+    unknown = set(items) - {'queue', 'routing_key'}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(path, section, key, 'unknown key',
+                          'a route takes queue and routing_key')
+    return items
+
+
+# -- defaults and safety -----------------------------------------------------
+
+def apply_defaults(settings, path):
+    """Safe, file-relative defaults that the ini may still override."""
+    var = var_directory(path)
+    defaults = {
+        # JSON only: pickle runs code chosen by whoever can write to the broker.
+        'accept_content': ['json'],
+        'result_accept_content': ['json'],
+        'task_serializer': 'json',
+        'result_serializer': 'json',
+        'event_serializer': 'json',
+        # Results keep the task's name and arguments (seed 002's task_name).
+        'result_extended': True,
+        'broker_connection_retry_on_startup': True,
+        # The ini's [loggers] sections configure logging, as for pserve.
+        'worker_hijack_root_logger': False,
+        # Beat's state lives beside the ini, not in the current directory.
+        'beat_schedule_filename': os.path.join(var, 'celerybeat-schedule'),
+    }
+    for name, value in defaults.items():
+        settings.setdefault(name, value)
+
+
+def check_safety(settings, path, sources):
+    def where(name):
+        return sources.get(name, ('celery', name))
+
+    for name in SERIALIZER_SETTINGS:
+        if settings.get(name) in UNSAFE_SERIALIZERS:
+            raise ConfigError(path, *where(name),
+                              'pickle lets whoever can write to the broker '
+                              'run code in the worker',
+                              'use json (the default)')
+    for name in CONTENT_SETTINGS:
+        unsafe = set(settings.get(name) or ()) & UNSAFE_SERIALIZERS
+        if unsafe:
+            raise ConfigError(path, *where(name),
+                              f'{sorted(unsafe)[0]} is not accepted: it lets '
+                              'whoever can write to the broker run code',
+                              'accept json only (the default)')
+    timezone = settings.get('timezone')
+    if timezone and timezone not in pytz.all_timezones_set:
+        close = difflib.get_close_matches(timezone, pytz.all_timezones, n=3)
+        hint = ('did you mean ' + ' or '.join(f'"{z}"' for z in close) + '?'
+                if close else 'use a name such as Europe/Paris or UTC')
+        raise ConfigError(path, *where('timezone'),
+                          f'unknown time zone "{timezone}"', hint)

@@ -1,0 +1,204 @@
+"""Tasks that run inside the Pyramid application, like a view does.
+
+Modelled on PyPI's Warehouse (``warehouse/tasks.py``) and pyramid-tasks:
+
+* every run gets its own Pyramid request from the app's registry, with an
+  explicit transaction manager (``request.tm``) and whatever request methods
+  the app adds (``request.dbsession``).  The function receives that request
+  as its first argument;
+* the transaction commits when the function returns and aborts when it
+  raises; transient database errors are retried with exponential backoff;
+* the request is closed after every run, so no connection stays checked out;
+* a task sent while a transaction is open (in a view, or in another task)
+  is sent only once that transaction commits, and never if it aborts.
+"""
+import functools
+import inspect
+import logging
+
+import celery
+import sqlalchemy.exc
+import transaction
+from celery.result import AsyncResult
+from celery.utils import uuid
+from celery.utils.time import get_exponential_backoff_interval
+from kombu.serialization import dumps
+from pyramid.scripting import prepare
+from pyramid.threadlocal import get_current_request
+
+from .compat import celery_app
+
+log = logging.getLogger(__name__)
+
+#: SQLSTATEs worth a retry: serialization failure, deadlock, lost connection.
+TRANSIENT_SQLSTATES = ('40001', '40P01', '08000', '08003', '08006', '57P01')
+#: MySQL/MariaDB: lock wait timeout, deadlock, server gone, connection lost.
+TRANSIENT_MYSQL_CODES = (1205, 1213, 2006, 2013)
+TRANSIENT_MESSAGES = ('database is locked', 'deadlock detected')
+
+
+def is_transient_error(exc):
+    """True when running the same task again may well succeed."""
+    if isinstance(exc, (transaction.interfaces.TransientError,
+                        sqlalchemy.exc.DisconnectionError)):
+        return True
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    code = getattr(original, 'sqlstate', None) or \
+        getattr(original, 'pgcode', None)
+    if code in TRANSIENT_SQLSTATES:
+        return True
+    args = getattr(original, 'args', ())
+    if args and args[0] in TRANSIENT_MYSQL_CODES:
+        return True
+    return any(text in str(original).lower() for text in TRANSIENT_MESSAGES)
+
+
+class TaskResult(AsyncResult):
+    """An AsyncResult that knows its task's name without asking the backend.
+
+    Celery 5 dropped ``AsyncResult.task_name``, which seed 002's pshell
+    session uses; the sender knows the name, so it is kept here.
+    """
+
+    def __init__(self, id, task_name=None, **kwargs):
+        super().__init__(id, **kwargs)
+        self._task_name = task_name
+
+    @property
+    def task_name(self):
+        return self._task_name or self.name
+
+
+def current_transaction():
+    """The open transaction of the current Pyramid request, or None.
+
+    Celery's ``delay()`` gets no request argument, so the request is found
+    the way Warehouse does: through Pyramid's thread-local stack, on which
+    pyramid_tm, ``pshell``/``bootstrap`` and :class:`PyramidTask` push theirs.
+    """
+    request = get_current_request()
+    manager = getattr(request, 'tm', None) if request is not None else None
+    if manager is None:
+        return None
+    if getattr(manager, 'explicit', False):
+        try:
+            return manager.get()
+        except transaction.interfaces.NoTransaction:
+            return None
+    # An implicit manager would *start* a transaction on get(); peek instead.
+    return getattr(manager, '_txn', None)
+
+
+class PyramidTask(celery.Task):
+    """Base class of the tasks made with :func:`task`."""
+
+    #: Transient database errors retry after 1, 2, 4... seconds, jittered.
+    #: ``max_retries`` (Celery's, default 3) is the limit; set it per task in
+    #: the decorator, or for all tasks with ``task_annotations`` in the ini.
+    retry_backoff = True
+    retry_backoff_max = 60
+    retry_jitter = True
+
+    def AsyncResult(self, task_id, **kwargs):  # noqa: N802  (Celery's name)
+        return TaskResult(task_id, task_name=self.name, backend=self.backend,
+                          app=self.app, **kwargs)
+
+    # -- running --------------------------------------------------------
+
+    def run_in_pyramid(self, function, args, kwargs):
+        env = self.open_environment()
+        try:
+            with env['request'].tm:
+                return function(env['request'], *args, **kwargs)
+        except Exception as exc:
+            if self.request.called_directly or not is_transient_error(exc):
+                raise
+            countdown = get_exponential_backoff_interval(
+                factor=int(self.retry_backoff), retries=self.request.retries,
+                maximum=self.retry_backoff_max, full_jitter=self.retry_jitter)
+            log.warning('%s[%s]: transient database error, retry %d of %s '
+                        'in %ss: %s', self.name, self.request.id,
+                        self.request.retries + 1, self.max_retries, countdown,
+                        exc)
+            raise self.retry(exc=exc, countdown=countdown)
+        finally:
+            env['closer']()
+
+    def open_environment(self):
+        registry = self.app.conf.get('PYRAMID_REGISTRY')
+        if registry is None:
+            raise RuntimeError(
+                f'{self.name}: the Pyramid application is not configured; '
+                'start the worker with pceleryd INI (or --ini INI), and call '
+                "config.configure_celery(global_config['__file__']) in main()")
+        env = prepare(registry=registry)
+        env['request'].tm = transaction.TransactionManager(explicit=True)
+        return env
+
+    # -- sending --------------------------------------------------------
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        txn = current_transaction()
+        # A retry is sent while the failed run's transaction is still open;
+        # it must go now, not wait for a commit that will never come.
+        if txn is None or 'retries' in options:
+            return super().apply_async(args, kwargs, task_id=task_id,
+                                       **options)
+        # Fail in the caller, not in an after-commit hook nobody watches.
+        self.check_call(args, kwargs)
+        task_id = task_id or uuid()
+        txn.addAfterCommitHook(self._send_if_committed,
+                               args=(args, kwargs, task_id), kws=options)
+        return self.AsyncResult(task_id)
+
+    def check_call(self, args, kwargs):
+        if self.typing:
+            self.__header__(*(args or ()), **(kwargs or {}))
+        dumps((args or (), kwargs or {}), serializer=self.serializer)
+
+    def _send_if_committed(self, committed, args, kwargs, task_id, **options):
+        if not committed:
+            log.debug('%s[%s]: not sent, the transaction aborted',
+                      self.name, task_id)
+            return
+        try:
+            super().apply_async(args, kwargs, task_id=task_id, **options)
+        except Exception:
+            log.exception('%s[%s]: could not be sent after commit',
+                          self.name, task_id)
+            raise
+
+
+def task(function=None, **options):
+    """Declare a task that runs with a Pyramid request: ``f(request, ...)``.
+
+    Accepts Celery's task options (``name``, ``max_retries``, ``queue``...)::
+
+        @task
+        def add(request, x, y):
+            return x + y
+
+        add.delay(5, 10)   # the worker calls add(request, 5, 10)
+    """
+    if function is None:
+        return functools.partial(task, **options)
+
+    @functools.wraps(function)
+    def run(self, *args, **kwargs):
+        return self.run_in_pyramid(function, args, kwargs)
+
+    # Celery checks call arguments against the run method's signature; show
+    # it the function's own, with ``self`` where ``request`` was.
+    parameters = list(inspect.signature(function).parameters.values())
+    if not parameters or parameters[0].name != 'request':
+        raise TypeError(f'{function.__qualname__}: a task receives the '
+                        'Pyramid request as its first parameter, "request"')
+    run.__signature__ = inspect.Signature(
+        [inspect.Parameter('self', inspect.Parameter.POSITIONAL_ONLY)]
+        + parameters[1:])
+    options.setdefault('base', PyramidTask)
+    return celery_app.task(bind=True, **options)(run)

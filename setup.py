@@ -1,0 +1,70 @@
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+with open(os.path.join(here, 'README.rst')) as f:
+    README = f.read()
+
+requires = [
+    'alembic',
+    'celery>=5.3',
+    'ephem',  # Celery's solar schedules
+    'kombu>=5.3',
+    'pastedeploy',
+    'plaster_pastedeploy',
+    'pyramid>=2.0',
+    'pyramid_celery>=4.0',
+    'pyramid_jinja2',
+    'pyramid_retry',
+    'pyramid_tm',
+    'pytz',
+    'sqlalchemy>=2.0',
+    'transaction',
+    'waitress',
+    'zope.sqlalchemy',
+]
+
+production_requires = [
+    'psycopg[binary]',  # PostgreSQL: app database and results
+    'redis',            # Redis: broker or results
+]
+
+tests_require = [
+    'pytest>=7',
+    'pytest-cov',
+    'webtest',
+] + production_requires
+
+setup(
+    name='myapp',
+    version='0.1',
+    description='Celery inside Pyramid: background and periodic jobs, '
+                'configured by one ini file',
+    long_description=README,
+    classifiers=[
+        'Programming Language :: Python',
+        'Framework :: Pyramid',
+        'Topic :: Internet :: WWW/HTTP',
+        'Topic :: Internet :: WWW/HTTP :: WSGI :: Application',
+    ],
+    python_requires='>=3.9',
+    packages=find_packages(exclude=['tests']),
+    include_package_data=True,
+    zip_safe=False,
+    extras_require={
+        'testing': tests_require,
+        'production': production_requires,
+    },
+    install_requires=requires,
+    entry_points={
+        'paste.app_factory': [
+            'main = myapp:main',
+        ],
+        'console_scripts': [
+            'initialize_myapp_db = myapp.scripts.initialize_db:main',
+            'pceleryd = myapp.celery_integration.commands:pceleryd',
+            'pcelerybeat = myapp.celery_integration.commands:pcelerybeat',
+        ],
+    },
+)
