@@ -59,16 +59,27 @@ def apply_settings(settings):
         celery_app.config_from_object('celeryconfig', force=True)
     else:
         celery_app.config_from_object(settings, force=True)
-    # Connections and the result backend are cached on the app; drop those
-    # made with earlier settings (a test run configures several apps).
-    celery_app.close()
-    celery_app._local = threading.local()
+    forget_connections(celery_app)
     prepare_local_storage(celery_app.conf)
     if celery_app.conf.worker_hijack_root_logger:
         signals.setup_logging.disconnect(dispatch_uid=__name__)
     else:
         signals.setup_logging.connect(logging_from_ini, weak=False,
                                       dispatch_uid=__name__)
+
+
+def forget_connections(app):
+    """Drop what the app built from earlier settings.
+
+    Celery caches its connection pool, producer pool (inside ``app.amqp``,
+    with the queue names) and per-thread result backend; one process that is
+    configured twice (a test run, an app factory called again) must not keep
+    sending to the first broker.
+    """
+    app._pool = None  # not closed: a holder may still be using it
+    for cached in ('amqp', 'control', 'events'):
+        app.__dict__.pop(cached, None)
+    app._local = threading.local()
 
 
 def prepare_local_storage(conf):

@@ -25,7 +25,10 @@ from .schedules import parse_beat_section
 CELERY_OPTIONS = dict(flatten(NAMESPACES))
 
 #: Celery 3 names (``BROKER_URL``, ``CELERY_TIMEZONE``...) to Celery 5 names.
+#: Celery's table knows CELERY_ENABLE_UTC, the name its 3.x docs and seed 002
+#: use, only as ENABLE_UTC.
 LEGACY_NAMES = {old.upper(): new for old, new in _TO_NEW_KEY.items()}
+LEGACY_NAMES['CELERY_ENABLE_UTC'] = 'enable_utc'
 
 #: Keys that pyramid_celery itself reads from ``[celery]``.
 PYRAMID_CELERY_KEYS = {'use_celeryconfig'}

@@ -1,0 +1,31 @@
+# make run   set up a virtualenv, create the database, and run the web app
+#            with a worker and the scheduler on the embedded setup
+# make test  set up the same virtualenv and run the whole test suite
+
+PYTHON ?= python3
+VENV ?= .venv
+INI ?= development.ini
+BIN = $(VENV)/bin
+
+.PHONY: setup run test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[testing]"
+	touch $@
+
+run: setup
+	$(BIN)/initialize_myapp_db $(INI)
+	@echo "myapp: web on http://localhost:6543, worker and beat beside it; Ctrl-C stops all"
+	$(BIN)/pceleryd $(INI) --beat & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(BIN)/pserve $(INI)
+
+test: setup
+	$(BIN)/pytest
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,211 @@
+"""Test helpers: ini files for each backend, real worker processes, services.
+
+Service-backed tests skip with a reason when the service is not reachable on
+localhost, unless ``MYAPP_REQUIRE_SERVICES=1`` (set by ``.ci/run``), which
+turns that skip into a failure.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+REQUIRE_SERVICES = os.environ.get('MYAPP_REQUIRE_SERVICES') == '1'
+
+SERVICES = {
+    'redis': ('127.0.0.1', 6379),
+    'rabbitmq': ('127.0.0.1', 5672),
+    'postgresql': ('127.0.0.1', 5432),
+}
+
+#: One queue name per test run, so a run never consumes another's messages.
+RUN_QUEUE = f'myapp-test-{uuid.uuid4().hex[:8]}'
+POSTGRES_ADMIN_URL = 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
+POSTGRES_DB = 'myapp_test'
+
+BROKERS = {
+    'filesystem': 'filesystem://',
+    'memory': 'memory://',
+    'redis': 'redis://127.0.0.1:6379/15',
+    'rabbitmq': 'amqp://guest:guest@127.0.0.1:5672//',
+}
+BACKENDS = {
+    'sqlite': 'db+sqlite:///%(here)s/var/results.sqlite',
+    'redis': 'redis://127.0.0.1:6379/14',
+    'postgresql': f'db+postgresql+psycopg://postgres@127.0.0.1:5432/'
+                  f'{POSTGRES_DB}',
+}
+DATABASES = {
+    'sqlite': 'sqlite:///%(here)s/var/myapp.sqlite',
+    'postgresql': f'postgresql+psycopg://postgres@127.0.0.1:5432/'
+                  f'{POSTGRES_DB}',
+}
+FILESYSTEM_OPTIONS = """
+[celery:broker_transport_options]
+data_folder_in = %(here)s/var/broker/queue
+data_folder_out = %(here)s/var/broker/queue
+control_folder = %(here)s/var/broker/control
+processed_folder = %(here)s/var/broker/processed
+polling_interval = 0.05
+"""
+
+
+def service_available(name):
+    host, port = SERVICES[name]
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def require(*names):
+    """Skip (or, in CI, fail) unless every named service answers."""
+    for name in names:
+        if not service_available(name):
+            host, port = SERVICES[name]
+            message = f'{name} is not reachable on {host}:{port}'
+            if REQUIRE_SERVICES:
+                pytest.fail(f'{message} and MYAPP_REQUIRE_SERVICES=1')
+            pytest.skip(message)
+
+
+def write_ini(directory, broker='filesystem', backend='sqlite',
+              database='sqlite', concurrency=2, celery='', extra='', app=''):
+    """Write an ini like development.ini with the chosen backends."""
+    directory = str(directory)
+    transport = FILESYSTEM_OPTIONS if broker == 'filesystem' else ''
+    text = textwrap.dedent("""\
+        [app:main]
+        use = egg:myapp
+        sqlalchemy.url = {database}
+        {app}
+
+        [pshell]
+        setup = myapp.pshell.setup
+
+        [celery]
+        broker_url = {broker}
+        result_backend = {backend}
+        task_default_queue = {queue}
+        worker_concurrency = {concurrency}
+        {celery}
+        {transport}
+        {extra}
+
+        [alembic]
+        script_location = myapp:alembic
+
+        [loggers]
+        keys = root
+
+        [handlers]
+        keys = console
+
+        [formatters]
+        keys = generic
+
+        [logger_root]
+        level = INFO
+        handlers = console
+
+        [handler_console]
+        class = StreamHandler
+        args = (sys.stderr,)
+        level = NOTSET
+        formatter = generic
+
+        [formatter_generic]
+        format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+        """).format(database=DATABASES.get(database, database),
+                    broker=BROKERS.get(broker, broker),
+                    backend=BACKENDS.get(backend, backend), queue=RUN_QUEUE,
+                    concurrency=concurrency,
+                    celery=textwrap.dedent(celery), transport=transport,
+                    extra=textwrap.dedent(extra), app=textwrap.dedent(app))
+    path = os.path.join(directory, 'test.ini')
+    with open(path, 'w') as handle:
+        handle.write(text)
+    return path
+
+
+def run_command(*args, timeout=60, **kwargs):
+    """Run one of the project's console scripts; return the CompletedProcess."""
+    command = [os.path.join(BIN, args[0]), *args[1:]]
+    return subprocess.run(command, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def initialize_db(ini):
+    result = run_command('initialize_myapp_db', ini)
+    assert result.returncode == 0, result.stderr
+
+
+class Worker:
+    """A real ``pceleryd`` (or ``pcelerybeat``) process, stopped by its pid.
+
+    ``Worker(ini, '--beat')`` runs ``pceleryd ini --beat``; ``command`` and
+    ``argv`` run another form (``pcelerybeat``, ``celery -A ...``).
+    """
+
+    def __init__(self, ini, *options, command='pceleryd', argv=None,
+                 ready_text='ready.'):
+        self.argv = [command, *(argv or [ini, *options])]
+        self.command, self.ready_text = command, ready_text
+        self.log_path = os.path.join(os.path.dirname(ini),
+                                     f'{command}-{uuid.uuid4().hex[:6]}.log')
+        self.process = None
+
+    def start(self, timeout=30):
+        self.log = open(self.log_path, 'w')
+        self.process = subprocess.Popen(
+            [os.path.join(BIN, self.argv[0]), *self.argv[1:]],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while self.ready_text not in self.output():
+            if self.process.poll() is not None:
+                raise AssertionError(f'{self.command} exited with '
+                                     f'{self.process.returncode}:\n'
+                                     f'{self.output()}')
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f'{self.command} not ready after '
+                                     f'{timeout}s:\n{self.output()}')
+            time.sleep(0.1)
+        return self
+
+    def output(self):
+        with open(self.log_path) as handle:
+            return handle.read()
+
+    def wait_for(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                raise AssertionError(f'"{text}" not seen in {timeout}s:\n'
+                                     f'{self.output()}')
+            time.sleep(0.1)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
