@@ -27,7 +27,7 @@ SERVICES = {
 #: One queue name per test run, so a run never consumes another's messages.
 RUN_QUEUE = f'myapp-test-{uuid.uuid4().hex[:8]}'
 POSTGRES_ADMIN_URL = 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
-POSTGRES_DB = 'myapp_test'
+POSTGRES_DB = f'myapp_test_{uuid.uuid4().hex[:8]}'  # one per run, too
 
 BROKERS = {
     'filesystem': 'filesystem://',
