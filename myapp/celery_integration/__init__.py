@@ -14,10 +14,19 @@ and the scheduler with ``pcelerybeat INI``.
 from .compat import celery_app
 from .configure import StartupError, configure_celery, install_signal_handlers
 from .settings import ConfigError
-from .task import PyramidTask, TaskResult, is_transient_error, task
+from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
+                     TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
+                     TaskSucceeded, WorkerReady)
+from .task import (PyramidTask, TaskCancelled, TaskResult,
+                   is_transient_error, task)
 
-__all__ = ['celery_app', 'task', 'PyramidTask', 'TaskResult', 'ConfigError',
-           'StartupError', 'is_transient_error', 'includeme']
+__all__ = [
+    'celery_app', 'task', 'PyramidTask', 'TaskResult', 'TaskCancelled',
+    'ConfigError', 'StartupError', 'is_transient_error', 'includeme',
+    'TaskEnqueued', 'TaskSent', 'TaskSendFailed', 'TaskStarted',
+    'TaskProgress', 'TaskRetrying', 'TaskSucceeded', 'TaskFailed',
+    'TaskRevoked', 'WorkerReady',
+]
 
 # Replace pyramid_celery's start-up handler before Celery parses --ini.
 install_signal_handlers()

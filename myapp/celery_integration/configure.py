@@ -18,6 +18,8 @@ from .compat import celery_app
 from .schedules import check_beat_schedule
 from .settings import ConfigError, load_celery_settings
 from .sqlite import tune_sqlite_connections
+from .events import TaskRevoked, WorkerReady, notify_in_own_transaction
+from .task import PyramidTask
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,11 @@ def check_schedule(ini_path):
         check_beat_schedule(ini_path, celery_app)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
+    # Runs sent by beat say which periodic job sent them.
+    for name, entry in (celery_app.conf.beat_schedule or {}).items():
+        if isinstance(celery_app.tasks[entry['task']], PyramidTask):
+            entry.setdefault('options', {}).setdefault('origin',
+                                                       f'beat:{name}')
 
 
 def apply_settings(settings):
@@ -169,6 +176,21 @@ def one_beat_per_ini(**kwargs):
         raise StartupError(str(exc)) from None
 
 
+def announce_worker_ready(sender=None, **kwargs):
+    notify_in_own_transaction(celery_app.conf.get('PYRAMID_REGISTRY'),
+                              WorkerReady, getattr(sender, 'hostname', None))
+
+
+def announce_revoked(request=None, terminated=False, expired=False,
+                     **kwargs):
+    """Celery's task_revoked, in the worker's main process."""
+    task = getattr(request, 'task', None)
+    notify_in_own_transaction(celery_app.conf.get('PYRAMID_REGISTRY'),
+                              TaskRevoked, getattr(task, 'name', None),
+                              request.id, terminated=terminated,
+                              expired=expired)
+
+
 def install_signal_handlers():
     signals.user_preload_options.disconnect(pyramid_celery.on_preload_parsed)
     signals.user_preload_options.connect(on_preload_parsed, weak=False,
@@ -177,5 +199,9 @@ def install_signal_handlers():
                               dispatch_uid=__name__)
     signals.beat_embedded_init.connect(one_beat_per_ini, weak=False,
                                        dispatch_uid=__name__)
+    signals.worker_ready.connect(announce_worker_ready, weak=False,
+                                 dispatch_uid=__name__)
+    signals.task_revoked.connect(announce_revoked, weak=False,
+                                 dispatch_uid=__name__)
     pyramid_celery.setup_app = record_environment
 

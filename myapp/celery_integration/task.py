@@ -10,15 +10,19 @@ Modelled on PyPI's Warehouse (``warehouse/tasks.py``) and pyramid-tasks:
   raises; transient database errors are retried with exponential backoff;
 * the request is closed after every run, so no connection stays checked out;
 * a task sent while a transaction is open (in a view, or in another task)
-  is sent only once that transaction commits, and never if it aborts.
+  is sent only once that transaction commits, and never if it aborts;
+* each step of its life is a Pyramid event (:mod:`.events`), which is how
+  an application keeps a history of its jobs.
 """
 import functools
 import inspect
 import logging
+import traceback
 
 import celery
 import sqlalchemy.exc
 import transaction
+from celery.exceptions import Ignore, Reject, Retry
 from celery.result import AsyncResult
 from celery.utils import uuid
 from celery.utils.time import get_exponential_backoff_interval
@@ -27,6 +31,9 @@ from pyramid.scripting import prepare
 from pyramid.threadlocal import get_current_request
 
 from .compat import celery_app
+from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
+                     TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
+                     TaskSucceeded, has_subscribers, notify_in_own_transaction)
 
 log = logging.getLogger(__name__)
 
@@ -107,51 +114,133 @@ class PyramidTask(celery.Task):
         return TaskResult(task_id, task_name=self.name, backend=self.backend,
                           app=self.app, **kwargs)
 
+    @property
+    def registry(self):
+        return self.app.conf.get('PYRAMID_REGISTRY')
+
+    def notify(self, event_class, task_id=None, **details):
+        """Notify a lifecycle event in a transaction of its own."""
+        return notify_in_own_transaction(
+            self.registry, event_class, self.name,
+            task_id or self.request.id, **details)
+
     # -- running --------------------------------------------------------
 
     def run_in_pyramid(self, function, args, kwargs):
+        if self.request.called_directly:  # add(1, 2): a plain call, no job
+            return self.call_in_transaction(function, args, kwargs)
+        self.check_not_skipped(args, kwargs)
+        try:
+            result = self.call_in_transaction(function, args, kwargs)
+        except TaskCancelled:
+            self.backend.mark_as_revoked(self.request.id, 'cancelled',
+                                         request=self.request)
+            self.notify(TaskRevoked, terminated=True)
+            raise Ignore()
+        except Retry as retry:
+            self.notify(TaskRetrying, exc=retry.exc,
+                        retries=self.request.retries + 1)
+            raise
+        except (Ignore, Reject):
+            raise
+        except Exception as exc:
+            if is_transient_error(exc) and \
+                    self.request.retries < (self.max_retries or 0):
+                self.notify(TaskRetrying, exc=exc,
+                            retries=self.request.retries + 1)
+                raise self.retry(exc=exc, countdown=self.backoff(exc))
+            self.notify(TaskFailed, exc=exc,
+                        traceback=traceback.format_exc())
+            raise
+        self.notify(TaskSucceeded, result=result)
+        return result
+
+    def check_not_skipped(self, args, kwargs):
+        delivery = self.request.delivery_info or {}
+        started = self.notify(
+            TaskStarted, args=args, kwargs=kwargs,
+            worker=self.request.hostname, retries=self.request.retries,
+            redelivered=bool(delivery.get('redelivered')))
+        if started is not None and started.skipped:
+            log.info('%s[%s]: not run: %s', self.name, self.request.id,
+                     started.skipped)
+            raise Ignore()
+
+    def call_in_transaction(self, function, args, kwargs):
         env = self.open_environment()
         try:
             with env['request'].tm:
                 return function(env['request'], *args, **kwargs)
-        except Exception as exc:
-            if self.request.called_directly or not is_transient_error(exc):
-                raise
-            countdown = get_exponential_backoff_interval(
-                factor=int(self.retry_backoff), retries=self.request.retries,
-                maximum=self.retry_backoff_max, full_jitter=self.retry_jitter)
-            log.warning('%s[%s]: transient database error, retry %d of %s '
-                        'in %ss: %s', self.name, self.request.id,
-                        self.request.retries + 1, self.max_retries, countdown,
-                        exc)
-            raise self.retry(exc=exc, countdown=countdown)
         finally:
             env['closer']()
 
+    def backoff(self, exc):
+        countdown = get_exponential_backoff_interval(
+            factor=int(self.retry_backoff), retries=self.request.retries,
+            maximum=self.retry_backoff_max, full_jitter=self.retry_jitter)
+        log.warning('%s[%s]: transient database error, retry %d of %s in '
+                    '%ss: %s', self.name, self.request.id,
+                    self.request.retries + 1, self.max_retries, countdown,
+                    exc)
+        return countdown
+
     def open_environment(self):
-        registry = self.app.conf.get('PYRAMID_REGISTRY')
+        registry = self.registry
         if registry is None:
             raise RuntimeError(
                 f'{self.name}: the Pyramid application is not configured; '
                 'start the worker with pceleryd INI (or --ini INI), and call '
                 "config.configure_celery(global_config['__file__']) in main()")
         env = prepare(registry=registry)
-        env['request'].tm = transaction.TransactionManager(explicit=True)
+        request = env['request']
+        request.tm = transaction.TransactionManager(explicit=True)
+        request.celery_task = self
+        request.report_progress = self.report_progress
         return env
+
+    def report_progress(self, current, total=None, message=''):
+        """Record progress; raises :class:`TaskCancelled` if cancelled.
+
+        Call it from the task as ``request.report_progress(3, 10, 'step 3')``
+        at points where stopping is safe: cancelling a job (the jobs API)
+        takes effect at the next call, on every broker.
+        """
+        if self.request.called_directly:
+            return
+        meta = {'current': current, 'total': total, 'message': message}
+        self.update_state(state='PROGRESS', meta=meta)
+        event = self.notify(TaskProgress, **meta)
+        if event is not None and event.cancelled:
+            raise TaskCancelled(self.request.id)
 
     # -- sending --------------------------------------------------------
 
-    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
-        txn = current_transaction()
+    def apply_async(self, args=None, kwargs=None, task_id=None, origin=None,
+                    **options):
+        """Send now, or when the caller's transaction commits (see module).
+
+        ``origin`` says who asked (``http``, ``beat:NAME``...); by default
+        the running task (``task:ID``) or ``shell``.
+        """
         # A retry is sent while the failed run's transaction is still open;
         # it must go now, not wait for a commit that will never come.
-        if txn is None or 'retries' in options:
+        if 'retries' in options:
             return super().apply_async(args, kwargs, task_id=task_id,
                                        **options)
         # Fail in the caller, not in an after-commit hook nobody watches.
         self.check_call(args, kwargs)
         task_id = task_id or uuid()
-        txn.addAfterCommitHook(self._send_if_committed,
+        details = {'args': list(args or ()), 'kwargs': dict(kwargs or {}),
+                   'options': options, 'origin': origin or default_origin()}
+        txn = current_transaction()
+        if txn is None:
+            self.notify(TaskEnqueued, task_id, **details)
+            return self.publish(args, kwargs, task_id, **options)
+        request = get_current_request()
+        if has_subscribers(request.registry, TaskEnqueued):
+            request.registry.notify(
+                TaskEnqueued(request, self.name, task_id, **details))
+        txn.addAfterCommitHook(self._publish_if_committed,
                                args=(args, kwargs, task_id), kws=options)
         return self.AsyncResult(task_id)
 
@@ -160,17 +249,44 @@ class PyramidTask(celery.Task):
             self.__header__(*(args or ()), **(kwargs or {}))
         dumps((args or (), kwargs or {}), serializer=self.serializer)
 
-    def _send_if_committed(self, committed, args, kwargs, task_id, **options):
+    def publish(self, args, kwargs, task_id, **options):
+        """Hand the message to the broker now, and tell subscribers.
+
+        Also the way to send again a job whose first send failed: it does
+        not notify :class:`TaskEnqueued` a second time.
+        """
+        try:
+            result = super().apply_async(args, kwargs, task_id=task_id,
+                                         **options)
+        except Exception as exc:
+            self.notify(TaskSendFailed, task_id, exc=exc)
+            raise
+        self.notify(TaskSent, task_id)
+        return result
+
+    def _publish_if_committed(self, committed, args, kwargs, task_id,
+                              **options):
         if not committed:
             log.debug('%s[%s]: not sent, the transaction aborted',
                       self.name, task_id)
             return
         try:
-            super().apply_async(args, kwargs, task_id=task_id, **options)
-        except Exception:
-            log.exception('%s[%s]: could not be sent after commit',
-                          self.name, task_id)
-            raise
+            self.publish(args, kwargs, task_id, **options)
+        except Exception as exc:
+            log.warning('%s[%s]: could not be sent after commit: %s',
+                        self.name, task_id, exc)
+
+
+class TaskCancelled(Exception):
+    """Raised by ``report_progress`` when the job was cancelled."""
+
+
+def default_origin():
+    # celery.current_task is a proxy; it proxies None outside a task.
+    running = getattr(celery.current_task, 'request', None)
+    if running is not None and running.id and not running.called_directly:
+        return f'task:{running.id}'
+    return 'shell'
 
 
 def task(function=None, **options):
