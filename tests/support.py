@@ -30,7 +30,7 @@ POSTGRES_ADMIN_URL = 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
 POSTGRES_DB = f'myapp_test_{uuid.uuid4().hex[:8]}'  # one per run, too
 
 BROKERS = {
-    'filesystem': 'filesystem://',
+    'filesystem': 'filesystem://localhost//',
     'memory': 'memory://',
     'redis': 'redis://127.0.0.1:6379/15',
     'rabbitmq': 'amqp://guest:guest@127.0.0.1:5672//',

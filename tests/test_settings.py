@@ -231,5 +231,5 @@ def test_the_shipped_ini_files_load(name):
         assert settings['task_acks_late'] is True
         assert settings['worker_prefetch_multiplier'] == 1
     else:
-        assert settings['broker_url'] == 'filesystem://'
+        assert settings['broker_url'] == 'filesystem://localhost//'
         assert settings['broker_transport_options']['polling_interval'] == 0.05

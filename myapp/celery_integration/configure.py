@@ -42,6 +42,7 @@ def configure_celery(config, ini_path):
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     apply_settings(settings)
+    celery_app.main = config.registry.package_name  # its name in banners
     celery_app.conf.PYRAMID_REGISTRY = config.registry
     config.registry.settings['celery.ini_file'] = ini_path
     _configured['ini'] = ini_path
