@@ -1,6 +1,6 @@
 import os
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 here = os.path.abspath(os.path.dirname(__file__))
 with open(os.path.join(here, 'README.rst')) as f:
@@ -49,7 +49,9 @@ setup(
         'Topic :: Internet :: WWW/HTTP :: WSGI :: Application',
     ],
     python_requires='>=3.9',
-    packages=find_packages(exclude=['tests']),
+    # Namespace packages too: alembic/, templates/ and static/ hold no
+    # __init__.py but must be installed.
+    packages=find_namespace_packages(include=['myapp', 'myapp.*']),
     include_package_data=True,
     zip_safe=False,
     extras_require={
