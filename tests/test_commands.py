@@ -143,3 +143,13 @@ def test_beat_restarts_after_sigkill_and_ignores_a_stale_pidfile(beat_ini,
         assert pidfile.read_text().strip() == str(again.process.pid)
     finally:
         again.stop()
+
+
+def test_ini_vars_are_passed_to_the_app(tmp_path):
+    from myapp.celery_integration.configure import parse_ini_vars
+
+    assert parse_ini_vars('a=1,b=x=y') == {'a': '1', 'b': 'x=y'}
+    assert parse_ini_vars(None) == {}
+    with pytest.raises(StartupError, match='--ini-var "oops" is not '
+                       'key=value'):
+        parse_ini_vars('oops')

@@ -233,3 +233,17 @@ def test_the_shipped_ini_files_load(name):
     else:
         assert settings['broker_url'] == 'filesystem://localhost//'
         assert settings['broker_transport_options']['polling_interval'] == 0.05
+
+
+def test_a_route_needs_a_queue_and_nothing_else(tmp_path):
+    error = error_from(tmp_path, '[celeryroute:myapp.tasks.add]\nroute = x\n')
+    assert 'section [celeryroute:myapp.tasks.add], key "queue": missing' \
+        in error
+    error = error_from(tmp_path, '[celeryroute:a]\nqueue = q\nrouting = x\n')
+    assert 'key "routing": unknown key' in error
+
+
+def test_a_misspelt_celery_section_prefix_is_refused(tmp_path):
+    error = error_from(tmp_path, '[celerybaet:tick]\ntask = x\n')
+    assert 'section [celerybaet:tick]: unknown section' in error
+    assert 'did you mean "celerybeat"?' in error

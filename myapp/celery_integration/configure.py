@@ -15,10 +15,10 @@ from pyramid.paster import bootstrap, setup_logging
 
 from .beatlock import BeatAlreadyRunning, hold_beat_lock
 from .compat import celery_app
+from .events import TaskRevoked, WorkerReady, notify_in_own_transaction
 from .schedules import check_beat_schedule
 from .settings import ConfigError, load_celery_settings
 from .sqlite import tune_sqlite_connections
-from .events import TaskRevoked, WorkerReady, notify_in_own_transaction
 from .task import PyramidTask
 
 log = logging.getLogger(__name__)
