@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from .calculation import Calculation  # noqa: F401
+from .job import Job  # noqa: F401
 from .schema import check_schema_is_current
 
 # Run ``configure_mappers`` after defining all of the models to ensure

@@ -1,0 +1,80 @@
+"""A job: one Celery task run, from the moment it is asked for.
+
+The row is written in the sender's transaction (``myapp.jobs`` subscribes
+to the task lifecycle events), so it is also the outbox: ``sent_at`` stays
+NULL until the broker has accepted the message.
+"""
+from sqlalchemy import JSON, Column, Float, Index, Integer, String, Text
+
+from .meta import Base
+from .types import UTCDateTime, utcnow
+
+# Celery's state names (celery.states), plus the PROGRESS that
+# ``request.report_progress`` sets.
+PENDING = 'PENDING'
+STARTED = 'STARTED'
+PROGRESS = 'PROGRESS'
+RETRY = 'RETRY'
+SUCCESS = 'SUCCESS'
+FAILURE = 'FAILURE'
+REVOKED = 'REVOKED'
+
+#: Waiting for a worker: a run may start.
+WAITING = (PENDING, RETRY)
+#: A worker is running it.
+RUNNING = (STARTED, PROGRESS)
+#: Nothing more will happen to it.
+FINISHED = (SUCCESS, FAILURE, REVOKED)
+STATES = WAITING + RUNNING + FINISHED
+
+
+class Job(Base):
+    __tablename__ = 'jobs'
+
+    id = Column(String(36), primary_key=True)  # the Celery task id
+    task_name = Column(String(255), nullable=False)
+    args = Column(JSON, nullable=False, default=list)
+    kwargs = Column(JSON, nullable=False, default=dict)
+    #: What the sweeper needs to send it again (eta, queue...), as JSON.
+    options = Column(JSON, nullable=False, default=dict)
+    state = Column(String(16), nullable=False, default=PENDING)
+
+    progress_current = Column(Float)
+    progress_total = Column(Float)
+    progress_message = Column(Text)
+
+    result = Column(JSON)
+    error_type = Column(String(255))
+    error_message = Column(Text)
+    error_traceback = Column(Text)
+
+    #: Who asked: ``http``, ``shell``, ``beat:NAME``, ``task:ID``...
+    origin = Column(String(255), nullable=False)
+    parent_id = Column(String(36))
+    worker = Column(String(255))
+    retries = Column(Integer, nullable=False, default=0)
+    idempotency_key = Column(String(255), unique=True)
+
+    #: NULL until the broker accepted the message (the outbox).
+    sent_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    started_at = Column(UTCDateTime)
+    finished_at = Column(UTCDateTime)
+
+    __table_args__ = (
+        # Newest first, with keyset pagination on (created_at, id): all of
+        # the jobs, or those of one task, or in one state.
+        Index('ix_jobs_created_at_id', 'created_at', 'id'),
+        Index('ix_jobs_task_name_created_at_id', 'task_name', 'created_at',
+              'id'),
+        Index('ix_jobs_state_created_at_id', 'state', 'created_at', 'id'),
+        # purge_history: finished jobs by age.
+        Index('ix_jobs_finished_at', 'finished_at'),
+        # The sweeper's outbox: only the few unsent rows are indexed.
+        Index('ix_jobs_unsent', 'created_at',
+              postgresql_where=sent_at.is_(None),
+              sqlite_where=sent_at.is_(None)),
+    )
+
+    def __repr__(self):
+        return f'<Job {self.id} {self.task_name} {self.state}>'
