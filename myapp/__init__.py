@@ -8,6 +8,7 @@ def main(global_config, **settings):
         config.include('.models')
         config.include('.celery_integration')
         config.configure_celery(global_config['__file__'])
+        config.include('.jobs')
         config.include('.tasks')
         config.include('.routes')
         config.scan('.views')

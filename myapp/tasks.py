@@ -5,10 +5,15 @@ Each receives the Pyramid request first (``request.dbsession``,
 :mod:`myapp.celery_integration.task`.  Callers pass only the other
 arguments: ``add.delay(5, 10)``.
 """
+import time
+
 from sqlalchemy import func, select
 
 from .celery_integration import task
 from .models import Calculation
+
+#: slow_add may be started over HTTP: bound how long it holds a worker.
+MAX_SLOW_ADD_SECONDS = 3600
 
 
 @task
@@ -42,5 +47,25 @@ def record_sum(request, numbers):
             'count': count}
 
 
+@task
+def slow_add(request, x: float, y: float, seconds: int = 10):
+    """Add two numbers, slowly: seed 000's ten-second add, made visible.
+
+    Reports its progress each second, which is also where a revoked job
+    stops (``request.report_progress`` raises ``TaskCancelled``).
+    """
+    if not 0 <= seconds <= MAX_SLOW_ADD_SECONDS:
+        raise ValueError(f'seconds={seconds}: from 0 to '
+                         f'{MAX_SLOW_ADD_SECONDS}')
+    for elapsed in range(seconds):
+        request.report_progress(elapsed, seconds, f'{elapsed}s of {seconds}s')
+        time.sleep(1)
+    request.report_progress(seconds, seconds, 'done')
+    return x + y
+
+
 def includeme(config):
-    """Importing this module registers the tasks; nothing else to set up."""
+    """Importing this module registers the tasks; those named here may also
+    be started over HTTP (``POST /api/jobs``, see myapp.jobs)."""
+    for exposed in (add, mul, xsum, record_sum, slow_add):
+        config.expose_task(exposed)

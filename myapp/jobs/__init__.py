@@ -1,0 +1,21 @@
+"""Jobs over HTTP, and the history of every job however it was sent.
+
+``config.include('myapp.jobs')`` after ``myapp.celery_integration``:
+
+* records each job in the ``jobs`` table from the task lifecycle events
+  (:mod:`.recording`), which also makes that table the outbox of jobs the
+  broker has not accepted yet (:mod:`.outbox`);
+* adds the ``config.expose_task(task)`` directive: only exposed tasks can
+  be started over HTTP (:mod:`.exposure`);
+* serves the JSON API (:mod:`.views`; routes in :mod:`myapp.routes`);
+* declares the housekeeping tasks ``myapp.jobs.tasks.send_unsent`` and
+  ``myapp.jobs.tasks.purge_history`` (:mod:`.tasks`).
+"""
+from .exposure import expose_task
+
+
+def includeme(config):
+    config.add_directive('expose_task', expose_task)
+    config.include('.recording')
+    config.scan('.views')
+    config.scan('.errors')
