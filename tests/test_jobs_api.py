@@ -1,0 +1,402 @@
+"""The jobs API over HTTP (webtest), against the app and a real kombu
+in-memory broker: every status code and error, idempotency keys, revoke.
+
+No worker runs here; tests/test_jobs_integration.py has them.
+"""
+import datetime
+
+import pytest
+
+from myapp.celery_integration import TaskEnqueued, celery_app
+from myapp.jobs.inputs import MAX_BODY_BYTES
+from myapp.models import Job
+from .jobs_support import (all_jobs, load_job, set_state,
+                           transaction_of)
+from .jobs_support import api, jobs_app, module_ini, published  # noqa: F401
+
+ADD = {'task': 'myapp.tasks.add', 'args': [5, 10], 'kwargs': {}}
+
+
+def start(api, body=ADD, status=202, **kwargs):
+    return api.post_json('/api/jobs', body, status=status, **kwargs)
+
+
+def refused(api, body, status=400, **kwargs):
+    """POST a bad request: a JSON error, and nothing recorded or queued."""
+    before = len(all_jobs(api.app))
+    if isinstance(body, (bytes, str)):
+        response = api.post('/api/jobs', body, status=status,
+                            content_type='application/json', **kwargs)
+    else:
+        response = start(api, body, status=status, **kwargs)
+    assert response.content_type == 'application/json'
+    assert set(response.json) == {'error', 'detail'}
+    assert len(all_jobs(api.app)) == before
+    return response.json
+
+
+# -- starting a job --------------------------------------------------------
+
+def test_post_records_the_job_and_sends_it_after_commit(api, published):
+    response = start(api)
+    job = response.json
+    assert response.status_code == 202
+    assert response.headers['Location'].endswith(f'/api/jobs/{job["id"]}')
+    assert (job['task'], job['state'], job['args'], job['kwargs']) == \
+        ('myapp.tasks.add', 'PENDING', [5, 10], {})
+    assert job['origin'] == 'http' and job['result'] is None
+    assert published == [job['id']]
+    stored = load_job(api.app, job['id'])
+    assert stored.sent_at is not None  # the broker accepted it
+
+
+def test_the_response_has_the_documented_fields_and_utc_times(api):
+    job = start(api).json
+    assert {'id', 'task', 'state', 'args', 'kwargs', 'result', 'error',
+            'progress', 'created_at', 'started_at', 'finished_at'} <= \
+        set(job)
+    created = datetime.datetime.fromisoformat(job['created_at'])
+    assert created.utcoffset() == datetime.timedelta(0)
+
+
+def test_countdown_becomes_an_absolute_eta(api, published):
+    job = start(api, dict(ADD, countdown=60, queue='celery')).json
+    eta = datetime.datetime.fromisoformat(job['eta'])
+    created = datetime.datetime.fromisoformat(job['created_at'])
+    assert 59 <= (eta - created).total_seconds() <= 61
+    assert job['queue'] == 'celery'
+    assert published == [job['id']]
+
+
+def test_eta_in_iso_8601(api):
+    job = start(api, dict(ADD, eta='2030-01-01T12:00:00+09:00')).json
+    assert job['eta'] == '2030-01-01T03:00:00.000+00:00'
+
+
+@pytest.mark.parametrize('body, error', [
+    ([1, 2], 'the body must be a JSON object'),
+    ({'task': 'myapp.tasks.add', 'args': [1, 2], 'kwarg': {}},
+     'unknown fields in the body'),
+    ({'args': [1, 2]}, 'invalid "task"'),
+    ({'task': 7}, 'invalid "task"'),
+    ({'task': 'myapp.tasks.add', 'args': {'x': 1}}, 'invalid "args"'),
+    ({'task': 'myapp.tasks.add', 'args': [1, 2], 'kwargs': [3]},
+     'invalid "kwargs"'),
+    (dict(ADD, countdown=-1), 'invalid "countdown"'),
+    (dict(ADD, countdown=True), 'invalid "countdown"'),
+    (dict(ADD, countdown='5'), 'invalid "countdown"'),
+    (dict(ADD, countdown=10 ** 12), 'invalid "countdown"'),
+    (dict(ADD, countdown=5, eta='2030-01-01T00:00:00Z'),
+     'give "countdown" or "eta", not both'),
+    (dict(ADD, eta='tomorrow'), 'invalid "eta"'),
+    (dict(ADD, eta='2030-01-01T12:00:00'), 'invalid "eta"'),  # no offset
+    (dict(ADD, eta='9999-12-31T23:59:59-05:00'), 'invalid "eta"'),
+    (dict(ADD, eta=1700000000), 'invalid "eta"'),
+    (dict(ADD, queue=''), 'invalid "queue"'),
+    (dict(ADD, queue='a queue'), 'invalid "queue"'),
+])
+def test_malformed_requests_are_400(api, published, body, error):
+    assert refused(api, body)['error'] == error
+    assert published == []
+
+
+@pytest.mark.parametrize('raw', [
+    b'not json', b'', b'{"task": ', b'\xff\xfe', b'{"task": NaN}',
+    b'[' * 30000 + b']' * 30000,
+], ids=['text', 'empty', 'truncated', 'not-utf8', 'nan', 'deeply-nested'])
+def test_a_body_that_is_not_json_is_400(api, published, raw):
+    assert refused(api, raw)['error'] == 'the body is not JSON'
+    assert published == []
+
+
+def test_an_oversized_body_is_413(api, published):
+    body = dict(ADD, args=['x' * MAX_BODY_BYTES, 1])
+    error = refused(api, body, status=413)
+    assert error['error'] == f'the body is larger than {MAX_BODY_BYTES} bytes'
+    assert published == []
+
+
+@pytest.mark.parametrize('task', [
+    'myapp.tasks.nothing',            # no such task
+    'myapp.jobs.tasks.purge_history',  # exists, but not exposed
+    'celery.backend_cleanup',          # Celery's own
+])
+def test_only_exposed_tasks_start(api, published, task):
+    error = refused(api, {'task': task, 'args': [30]})
+    assert error['error'] == f'task "{task}" cannot be started over HTTP'
+    assert 'myapp.tasks.add' in error['detail']['available']
+    assert published == []
+
+
+@pytest.mark.parametrize('body, detail', [
+    ({'task': 'myapp.tasks.add', 'args': [1]},
+     "missing a required argument: 'y'"),
+    ({'task': 'myapp.tasks.add', 'args': [1, 2, 3]},
+     'too many positional arguments'),
+    ({'task': 'myapp.tasks.add', 'args': [1, 2], 'kwargs': {'z': 2}},
+     "got an unexpected keyword argument 'z'"),
+    ({'task': 'myapp.tasks.add', 'args': [1, 2], 'kwargs': {'x': 2}},
+     "multiple values for argument 'x'"),
+    ({'task': 'myapp.tasks.add', 'args': [1, 2],
+      'kwargs': {'request': None}},
+     "got an unexpected keyword argument 'request'"),
+])
+def test_arguments_must_fit_the_signature(api, published, body, detail):
+    error = refused(api, body)
+    assert error['error'] == \
+        'the arguments do not fit myapp.tasks.add(x, y)'
+    assert error['detail'] == detail
+    assert published == []
+
+
+@pytest.mark.parametrize('args, kwargs, detail', [
+    (['1', 2], {}, {'x': 'expected float, got string'}),
+    ([1, 2], {'seconds': 1.5}, {'seconds': 'expected int, got number'}),
+    ([1, 2], {'seconds': True}, {'seconds': 'expected int, got boolean'}),
+    ([None, [2]], {}, {'x': 'expected float, got null',
+                       'y': 'expected float, got array'}),
+])
+def test_annotations_are_checked(api, published, args, kwargs, detail):
+    body = {'task': 'myapp.tasks.slow_add', 'args': args, 'kwargs': kwargs}
+    error = refused(api, body)
+    assert error['error'] == \
+        'arguments of the wrong type for myapp.tasks.slow_add'
+    assert error['detail'] == detail
+    assert published == []
+
+
+def test_an_integer_is_a_fine_float(api):
+    body = {'task': 'myapp.tasks.slow_add', 'args': [1, 2.5],
+            'kwargs': {'seconds': 0}}
+    assert start(api, body).json['kwargs'] == {'seconds': 0}
+
+
+# -- idempotency keys ------------------------------------------------------
+
+def test_the_same_idempotency_key_returns_the_same_job(api, published):
+    headers = {'Idempotency-Key': 'order-42'}
+    first = start(api, headers=headers)
+    again = start(api, headers=headers)
+    assert again.json['id'] == first.json['id']
+    assert again.headers['Location'] == first.headers['Location']
+    assert published == [first.json['id']]  # queued once
+    assert len(all_jobs(api.app)) == 1
+    other = start(api, headers={'Idempotency-Key': 'order-43'})
+    assert other.json['id'] != first.json['id']
+
+
+def test_a_key_reused_for_another_request_is_422(api, published):
+    headers = {'Idempotency-Key': 'order-42'}
+    job = start(api, headers=headers).json
+    error = refused(api, dict(ADD, args=[1, 1]), status=422,
+                    headers=headers)
+    assert error == {'error': 'this Idempotency-Key was used for another '
+                     'request', 'detail': {'job': job['id']}}
+    assert published == [job['id']]
+
+
+@pytest.mark.parametrize('key', ['', ' leading-space', 'x' * 256, 'é'])
+def test_a_malformed_idempotency_key_is_400(api, key):
+    headers = {'Idempotency-Key': key.encode('utf-8').decode('latin-1')}
+    assert refused(api, ADD, headers=headers)['error'] == \
+        'invalid "Idempotency-Key"'
+
+
+def test_a_concurrent_request_with_the_same_key_wins_and_is_returned(
+        api, published):
+    """The other request commits between our look-up and our insert: the
+    unique key refuses ours, and the retried request returns its job."""
+    concurrent = {}
+
+    def commit_a_rival_first(event):
+        if concurrent:
+            return
+        concurrent['done'] = True
+        with transaction_of(api.app) as request:
+            request.dbsession.add(Job(
+                id='rival-job', task_name='myapp.tasks.add', args=[5, 10],
+                kwargs={}, options={}, origin='http',
+                idempotency_key='order-42'))
+
+    api.app.registry.registerHandler(commit_a_rival_first, (TaskEnqueued,))
+    try:
+        response = start(api, headers={'Idempotency-Key': 'order-42'})
+    finally:
+        api.app.registry.unregisterHandler(commit_a_rival_first,
+                                           (TaskEnqueued,))
+    assert response.json['id'] == 'rival-job'
+    assert published == []  # ours was abandoned with its transaction
+    assert [job.id for job in all_jobs(api.app)] == ['rival-job']
+
+
+# -- reading jobs ------------------------------------------------------------
+
+def test_get_a_job(api):
+    job = start(api).json
+    shown = api.get(f'/api/jobs/{job["id"]}', status=200).json
+    assert shown['id'] == job['id'] and shown['sent_at'] is not None
+
+
+def test_an_unknown_job_is_404(api):
+    error = api.get('/api/jobs/0b0e8c4a-0000-4000-8000-000000000000',
+                    status=404).json
+    assert error == {'error': 'no such job',
+                     'detail': {'id': '0b0e8c4a-0000-4000-8000-000000000000'}}
+
+
+@pytest.mark.parametrize('job_id', ['x' * 37, 'a%20b', '%C3%A9'])
+def test_a_malformed_job_id_is_400(api, job_id):
+    assert api.get(f'/api/jobs/{job_id}', status=400).json['error'] == \
+        'invalid "id"'
+
+
+def test_the_list_is_newest_first_in_keyset_pages(api):
+    ids = [start(api, dict(ADD, args=[n, n])).json['id'] for n in range(5)]
+    pages, url = [], '/api/jobs?limit=2'
+    while url:
+        page = api.get(url, status=200).json
+        pages.append([job['id'] for job in page['jobs']])
+        url = page['next'] and f'/api/jobs?limit=2&before={page["next"]}'
+    assert pages == [ids[:2:-1], ids[2:0:-1], ids[:1]]
+
+
+def test_the_list_filters_by_task_and_state(api):
+    added = start(api).json
+    multiplied = start(api, dict(ADD, task='myapp.tasks.mul')).json
+    set_state(api.app, added['id'], 'SUCCESS')
+
+    def listed(query):
+        return [job['id'] for job in
+                api.get(f'/api/jobs?{query}', status=200).json['jobs']]
+
+    assert listed('task=myapp.tasks.mul') == [multiplied['id']]
+    assert listed('state=SUCCESS') == [added['id']]
+    assert listed('state=PENDING&task=myapp.tasks.add') == []
+    assert api.get('/api/jobs').json['next'] is None
+
+
+@pytest.mark.parametrize('query, error', [
+    ('limit=0', 'invalid "limit"'),
+    ('limit=101', 'invalid "limit"'),
+    ('limit=ten', 'invalid "limit"'),
+    ('limit=%C2%B2', 'invalid "limit"'),  # a superscript two
+    ('state=DONE', 'invalid "state"'),
+    ('state=pending', 'invalid "state"'),
+    ('before=nonsense', 'invalid "before"'),
+    ('before=WyJub3QgYSB0aW1lIiwgIngiXQ', 'invalid "before"'),
+    ('before=' + 'A' * 30, 'invalid "before"'),
+    ('task=', 'invalid "task"'),
+    ('page=2', 'unknown query parameters'),
+    ('state=SUCCESS&state=FAILURE', 'query parameters given more than once'),
+])
+def test_bad_list_queries_are_400(api, query, error):
+    assert api.get(f'/api/jobs?{query}', status=400).json['error'] == error
+
+
+# -- revoking ------------------------------------------------------------
+
+@pytest.fixture
+def broadcasts(monkeypatch):
+    """What the revoke view broadcasts to the workers."""
+    sent = []
+    monkeypatch.setattr(celery_app.control, 'revoke',
+                        lambda job_id, **kw: sent.append((job_id, kw)))
+    return sent
+
+
+def test_revoking_a_queued_job(api, broadcasts):
+    job = start(api).json
+    revoked = api.post(f'/api/jobs/{job["id"]}/revoke', status=202).json
+    assert revoked['state'] == 'REVOKED' and revoked['finished_at']
+    assert load_job(api.app, job['id']).state == 'REVOKED'
+    assert broadcasts == [(job['id'], {'terminate': False})]
+
+
+def test_revoking_with_terminate_again_is_fine(api, broadcasts):
+    job = start(api).json
+    api.post_json(f'/api/jobs/{job["id"]}/revoke', {}, status=202)
+    again = api.post_json(f'/api/jobs/{job["id"]}/revoke',
+                          {'terminate': True}, status=202).json
+    assert again['state'] == 'REVOKED'
+    assert broadcasts == [(job['id'], {'terminate': False}),
+                          (job['id'], {'terminate': True})]
+
+
+def test_a_finished_job_cannot_be_revoked(api, broadcasts):
+    job = start(api).json
+    set_state(api.app, job['id'], 'SUCCESS')
+    error = api.post(f'/api/jobs/{job["id"]}/revoke', status=409).json
+    assert error == {'error': 'the job has already finished',
+                     'detail': {'state': 'SUCCESS'}}
+    assert broadcasts == []
+
+
+@pytest.mark.parametrize('body', ['{"terminate": "yes"}', '{"now": true}',
+                                  '[true]', 'true'])
+def test_a_bad_revoke_body_is_400(api, broadcasts, body):
+    job = start(api).json
+    api.post(f'/api/jobs/{job["id"]}/revoke', body, status=400,
+             content_type='application/json')
+    assert load_job(api.app, job['id']).state == 'PENDING'
+    assert broadcasts == []
+
+
+def test_revoking_an_unknown_job_is_404(api, broadcasts):
+    api.post('/api/jobs/nope/revoke', status=404)
+    assert broadcasts == []
+
+
+# -- tasks, and errors for any /api path ---------------------------------
+
+def test_the_exposed_tasks_with_their_parameters(api):
+    tasks = {task['name']: task for task in
+             api.get('/api/tasks', status=200).json['tasks']}
+    assert sorted(tasks) == ['myapp.tasks.add', 'myapp.tasks.mul',
+                             'myapp.tasks.record_sum', 'myapp.tasks.slow_add',
+                             'myapp.tasks.xsum']
+    slow_add = tasks['myapp.tasks.slow_add']
+    assert slow_add['description'].startswith('Add two numbers, slowly')
+    assert slow_add['parameters'] == [
+        {'name': 'x', 'kind': 'positional_or_keyword', 'annotation': 'float',
+         'required': True},
+        {'name': 'y', 'kind': 'positional_or_keyword', 'annotation': 'float',
+         'required': True},
+        {'name': 'seconds', 'kind': 'positional_or_keyword',
+         'annotation': 'int', 'required': False, 'default': 10},
+    ]
+
+
+@pytest.mark.parametrize('method, path, allowed', [
+    ('DELETE', '/api/jobs', 'GET, HEAD, POST'),
+    ('PUT', '/api/jobs/some-id', 'GET, HEAD'),
+    ('GET', '/api/jobs/some-id/revoke', 'POST'),
+    ('POST', '/api/tasks', 'GET, HEAD'),
+])
+def test_a_wrong_method_is_a_json_405(api, method, path, allowed):
+    response = api.request(path, method=method, status=405)
+    assert response.headers['Allow'] == allowed
+    assert response.json == {'error': 'method not allowed', 'detail': {
+        'method': method, 'allowed': allowed.split(', ')}}
+
+
+@pytest.mark.parametrize('path', ['/api', '/api/', '/api/nothing',
+                                  '/api/jobs/a/b/c'])
+def test_an_unknown_api_path_is_a_json_404(api, path):
+    assert api.get(path, status=404).json == {
+        'error': 'not found', 'detail': {'path': path}}
+
+
+def test_a_view_that_fails_after_enqueueing_is_a_json_500_and_sends_nothing(
+        api, published, monkeypatch):
+    def bug(job):
+        raise RuntimeError('a bug')
+
+    monkeypatch.setattr('myapp.jobs.views.job_json', bug)
+    error = start(api, status=500).json
+    assert error == {'error': 'internal error', 'detail': None}
+    assert published == [] and all_jobs(api.app) == []
+
+
+def test_pages_outside_the_api_stay_html(api):
+    assert 'Not found' in api.get('/nothing', status=404).text
+

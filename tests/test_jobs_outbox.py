@@ -1,0 +1,176 @@
+"""Sending loses nothing: the outbox, its sweeper, and the history purge.
+
+A broker that refuses connections (a closed localhost port) stands for an
+outage; the sweeper then sends with a working (in-memory) broker.  The
+real-worker version is in tests/test_jobs_integration.py.
+"""
+import datetime
+import logging
+
+import pytest
+import webtest
+from celery import signals
+from pyramid.paster import get_app
+from sqlalchemy import select
+
+from myapp.celery_integration import WorkerReady
+from myapp.celery_integration.events import notify_in_own_transaction
+from myapp.jobs.tasks import purge_history, send_unsent
+from myapp.models import Job
+from myapp.models.types import utcnow
+
+from .jobs_support import all_jobs, load_job, transaction_of
+from .jobs_support import jobs_app, module_ini, published  # noqa: F401
+from .support import initialize_db, write_ini
+
+#: A broker nobody listens on, and kombu told to give up at once: one
+#: retry, 0.1 s apart (its default is 3 retries, and redis-py's client
+#: retries on its own when publish retries are turned off altogether).
+UNREACHABLE_BROKER = 'redis://127.0.0.1:1/0'
+FAIL_FAST = """
+    broker_connection_timeout = 1
+    task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+    """
+
+
+def add_job(app, age_seconds=60, task_name='myapp.tasks.add', args=(1, 2),
+            **columns):
+    """An unsent job, as a failed after-commit send leaves it."""
+    job_id = f'job-{len(all_jobs(app))}'
+    columns = {'kwargs': {}, 'options': {}, 'origin': 'test', **columns}
+    job = Job(id=job_id, task_name=task_name, args=list(args),
+              created_at=utcnow() - datetime.timedelta(seconds=age_seconds),
+              **columns)
+    with transaction_of(app) as request:
+        request.dbsession.add(job)
+    return job_id
+
+
+def sweep(**kwargs):
+    return send_unsent.apply(kwargs=kwargs).get()
+
+
+# -- a broker outage ---------------------------------------------------------
+
+@pytest.fixture
+def outage(tmp_path):
+    """(an app whose broker is down, an app on a working broker), sharing
+    one database."""
+    database = f'sqlite:///{tmp_path}/myapp.sqlite'
+    (tmp_path / 'down').mkdir()
+    (tmp_path / 'up').mkdir()
+    down = write_ini(tmp_path / 'down', broker=UNREACHABLE_BROKER,
+                     database=database, celery=FAIL_FAST)
+    up = write_ini(tmp_path / 'up', broker='memory', database=database)
+    initialize_db(up)
+    return down, up
+
+
+def test_a_job_asked_for_during_an_outage_is_sent_once_later(
+        outage, published, caplog):
+    down, up = outage
+    api = webtest.TestApp(get_app(down))
+    with caplog.at_level(logging.WARNING):
+        job = api.post_json('/api/jobs', {'task': 'myapp.tasks.add',
+                                          'args': [5, 10]}, status=202).json
+    assert 'could not be sent after commit' in caplog.text
+    assert published == []
+    assert api.get(f'/api/jobs/{job["id"]}').json['sent_at'] is None
+
+    app = get_app(up)  # the broker is back
+    assert sweep(older_than_seconds=0) == 1
+    assert sweep(older_than_seconds=0) == 0
+    assert published == [job['id']]  # exactly once, with the same id
+    assert load_job(app, job['id']).sent_at is not None
+
+
+def test_the_sweeper_stops_at_the_first_failure(outage, published, caplog):
+    down, up = outage
+    app = get_app(down)
+    first, second = add_job(app), add_job(app)
+    with caplog.at_level(logging.WARNING):
+        assert sweep() == 0
+    assert caplog.text.count('still not sent') == 1
+    assert [load_job(app, job).sent_at for job in (first, second)] == \
+        [None, None]
+
+
+# -- what the sweeper sends ----------------------------------------------
+
+def test_it_sends_with_the_stored_arguments_and_options(jobs_app,
+                                                        published):
+    eta = utcnow() + datetime.timedelta(hours=1)
+    job_id = add_job(jobs_app, options={'eta': eta.isoformat(),
+                                        'queue': 'celery'},
+                     args=(3, 4))
+    sent_messages = []
+
+    def record(headers=None, body=None, **kwargs):
+        sent_messages.append((headers, body))
+
+    signals.after_task_publish.connect(record, weak=False)
+    try:
+        assert sweep() == 1
+    finally:
+        signals.after_task_publish.disconnect(record)
+    (headers, body), = sent_messages
+    assert headers['id'] == job_id and headers['eta'] == eta.isoformat()
+    assert body[0] == [3, 4]
+
+
+def test_young_revoked_and_sent_jobs_are_left_alone(jobs_app, published):
+    add_job(jobs_app, age_seconds=1)                  # may still be sending
+    add_job(jobs_app, state='REVOKED')
+    add_job(jobs_app, sent_at=utcnow())
+    assert sweep() == 0
+    assert published == []
+
+
+def test_a_job_whose_task_is_gone_fails(jobs_app, published):
+    job_id = add_job(jobs_app, task_name='myapp.tasks.renamed')
+    assert sweep() == 0
+    job = load_job(jobs_app, job_id)
+    assert (job.state, job.error_type) == \
+        ('FAILURE', 'celery.exceptions.NotRegistered')
+
+
+def test_a_worker_start_sends_the_sweeper(jobs_app, published):
+    notify_in_own_transaction(jobs_app.registry, WorkerReady, 'w1@host')
+    sweeper, = all_jobs(jobs_app)
+    assert (sweeper.task_name, sweeper.origin) == \
+        ('myapp.jobs.tasks.send_unsent', 'worker:w1@host')
+    assert published == [sweeper.id]
+
+
+def test_on_postgresql_a_locked_job_is_skipped_not_sent_twice(
+        tmp_path, postgres_database, published):
+    ini = write_ini(tmp_path, broker='memory', database='postgresql')
+    initialize_db(ini)
+    app = get_app(ini)
+    with transaction_of(app) as request:
+        request.dbsession.execute(Job.__table__.delete())
+    locked, free = add_job(app), add_job(app)
+    with transaction_of(app) as other_sweeper:
+        other_sweeper.dbsession.scalars(
+            select(Job).where(Job.id == locked).with_for_update()).all()
+        assert sweep() == 1  # skipped the locked one, did not wait for it
+    assert published == [free]
+    assert sweep() == 1
+    assert published == [free, locked]
+
+
+# -- purging the history -------------------------------------------------
+
+def test_purge_deletes_only_jobs_finished_long_enough_ago(jobs_app):
+    old = utcnow() - datetime.timedelta(days=31)
+    kept = [add_job(jobs_app, state='SUCCESS', finished_at=utcnow()),
+            add_job(jobs_app, state='PENDING'),
+            add_job(jobs_app, state='STARTED', age_seconds=40 * 86400)]
+    for state in ('SUCCESS', 'FAILURE', 'REVOKED'):
+        add_job(jobs_app, state=state, finished_at=old)
+    assert purge_history.apply((30,)).get() == 3
+    assert sorted(job.id for job in all_jobs(jobs_app)) == sorted(kept)
+
+
+def test_purge_refuses_a_negative_age(jobs_app):
+    assert purge_history.apply((-1,)).failed()

@@ -1,0 +1,238 @@
+"""Every job is recorded, however it was sent; its row follows its life.
+
+Runs are in-process (``Task.apply(task_id=...)`` stands in for a worker)
+against the app and a real kombu in-memory broker.
+"""
+import datetime
+
+import pytest
+import sqlalchemy.exc
+from celery import states
+
+from myapp import tasks
+from myapp.celery_integration import task
+from myapp.jobs import lifecycle
+from myapp.models import Job
+
+from .jobs_support import (all_jobs, load_job, set_state,
+                           transaction_of)
+from .jobs_support import jobs_app, module_ini, published  # noqa: F401
+
+calls = []
+
+
+@task
+def counts_to(request, steps, revoke_at=None):
+    """Reports each step; revokes its own job at ``revoke_at``, as the API
+    would from another process."""
+    for step in range(1, steps + 1):
+        calls.append(step)
+        if step == revoke_at:
+            with transaction_of(request) as other:
+                lifecycle.revoke(other.dbsession,
+                                 request.celery_task.request.id)
+        request.report_progress(step, steps, f'step {step}')
+    return steps
+
+
+@task(max_retries=2)
+def locked_once(request):
+    calls.append('run')
+    if len(calls) == 1:
+        raise sqlalchemy.exc.OperationalError(
+            'UPDATE', {}, Exception('database is locked'))
+    return 'done'
+
+
+@task
+def breaks(request):
+    raise KeyError('x' * 20000)
+
+
+@task
+def sends_another(request):
+    return tasks.add.delay(1, 2).id
+
+
+@pytest.fixture(autouse=True)
+def reset_calls():
+    calls.clear()
+
+
+def queued(task, *args, **options):
+    """Send as a caller would; the job is recorded and, here, never run."""
+    return task.apply_async(args, **options).id
+
+
+def run(task, job_id, *args, **kwargs):
+    """Run the recorded job as a worker would."""
+    return task.apply(args, kwargs, task_id=job_id)
+
+
+# -- from enqueued to finished -------------------------------------------
+
+def test_a_job_is_recorded_when_sent_and_finishes_with_its_result(jobs_app):
+    job_id = queued(tasks.add, 2, 3)
+    job = load_job(jobs_app, job_id)
+    assert (job.task_name, job.state, job.args, job.origin) == \
+        ('myapp.tasks.add', 'PENDING', [2, 3], 'shell')
+    assert job.sent_at is not None and job.created_at.tzinfo is not None
+    run(tasks.add, job_id, 2, 3)
+    job = load_job(jobs_app, job_id)
+    assert (job.state, job.result, job.error_type) == ('SUCCESS', 5, None)
+    assert job.started_at <= job.finished_at
+
+
+def test_a_failure_keeps_the_error_and_the_end_of_its_traceback(jobs_app):
+    job_id = queued(breaks)
+    run(breaks, job_id)
+    job = load_job(jobs_app, job_id)
+    assert (job.state, job.error_type) == ('FAILURE', 'KeyError')
+    assert job.error_message.startswith("'xxx") and \
+        len(job.error_message) <= 2048
+    assert len(job.error_traceback) <= 8192
+    assert job.error_traceback.rstrip().endswith("x'")  # the end is kept
+
+
+def test_a_retry_is_recorded_then_the_success(jobs_app):
+    job_id = queued(locked_once)
+    run(locked_once, job_id)
+    job = load_job(jobs_app, job_id)
+    assert (job.state, job.retries, job.result) == ('SUCCESS', 1, 'done')
+    assert job.error_type is None  # the retried error is cleared
+
+
+def test_progress_is_recorded(jobs_app):
+    job_id = queued(counts_to, 3)
+    run(counts_to, job_id, 3)
+    job = load_job(jobs_app, job_id)
+    assert (job.progress_current, job.progress_total,
+            job.progress_message) == (3, 3, 'step 3')
+
+
+def test_a_job_revoked_while_running_stops_at_its_next_progress(jobs_app):
+    job_id = queued(counts_to, 5, revoke_at=2)
+    result = run(counts_to, job_id, 5, revoke_at=2)
+    assert calls == [1, 2]
+    assert result.state == states.IGNORED
+    assert tasks.add.AsyncResult(job_id).state == states.REVOKED
+    job = load_job(jobs_app, job_id)
+    assert (job.state, job.progress_current) == ('REVOKED', 1)
+    assert job.finished_at is not None
+
+
+# -- starting is a compare-and-set ---------------------------------------
+
+def test_a_job_revoked_while_queued_never_runs(jobs_app):
+    job_id = queued(counts_to, 2)
+    set_state(jobs_app, job_id, 'REVOKED')
+    result = run(counts_to, job_id, 2)
+    assert calls == [] and result.state == states.IGNORED
+    assert load_job(jobs_app, job_id).state == 'REVOKED'
+
+
+def test_a_second_delivery_does_not_run_it_again(jobs_app):
+    job_id = queued(counts_to, 1)
+    run(counts_to, job_id, 1)
+    run(counts_to, job_id, 1)
+    assert calls == [1]
+    assert load_job(jobs_app, job_id).state == 'SUCCESS'
+
+
+@pytest.mark.parametrize('state, retries, redelivered, runs', [
+    ('PENDING', 0, False, True),
+    ('RETRY', 1, False, True),
+    ('STARTED', 0, False, False),   # a duplicate message
+    ('PROGRESS', 0, False, False),
+    ('STARTED', 0, True, True),     # its worker died (acks_late)
+    ('PROGRESS', 0, True, True),
+    ('STARTED', 1, False, True),    # a retry sent before TaskRetrying
+    ('SUCCESS', 0, True, False),
+    ('FAILURE', 1, False, False),
+    ('REVOKED', 0, True, False),
+])
+def test_start_claims_only_a_job_that_may_run(jobs_app, state, retries,
+                                              redelivered, runs):
+    job_id = queued(tasks.add, 1, 1)
+    set_state(jobs_app, job_id, state)
+    with transaction_of(jobs_app) as request:
+        refusal = lifecycle.start(request.dbsession, job_id, 'w1', retries,
+                                  redelivered)
+    assert (refusal is None) == runs
+    job = load_job(jobs_app, job_id)
+    if runs:
+        assert (job.state, job.worker, job.retries) == \
+            ('STARTED', 'w1', retries)
+    else:
+        assert refusal == f'the job is {state}' and job.state == state
+
+
+def test_a_retry_of_a_revoked_job_stays_revoked(jobs_app):
+    job_id = queued(tasks.add, 1, 1)
+    set_state(jobs_app, job_id, 'REVOKED')
+    with transaction_of(jobs_app) as request:
+        lifecycle.retrying(request.dbsession, job_id, ValueError('x'), 1)
+    assert load_job(jobs_app, job_id).state == 'REVOKED'
+
+
+def test_unknown_ids_are_ignored(jobs_app):
+    assert tasks.add.apply((1, 2)).get() == 3  # never recorded: runs
+    assert counts_to.apply((2,)).get() == 2
+    assert all_jobs(jobs_app) == []
+    with transaction_of(jobs_app) as request:
+        assert lifecycle.start(request.dbsession, 'nope', 'w', 0,
+                               False) is None
+        assert lifecycle.record_progress(request.dbsession, 'nope', 1, 2,
+                                         '') is False
+        assert lifecycle.revoke(request.dbsession, 'nope') is False
+
+
+# -- however it was sent ---------------------------------------------------
+
+def test_sent_from_a_task_names_its_parent(jobs_app):
+    parent = sends_another.apply()
+    child = load_job(jobs_app, parent.get())
+    assert (child.origin, child.parent_id) == \
+        (f'task:{parent.id}', parent.id)
+
+
+def test_sent_by_beat_or_http_keeps_its_origin(jobs_app):
+    job_id = queued(tasks.add, 1, 1, origin='beat:every_minute')
+    assert load_job(jobs_app, job_id).origin == 'beat:every_minute'
+
+
+def test_sent_in_a_transaction_it_commits_with_it(jobs_app, published):
+    with transaction_of(jobs_app) as request:
+        job_id = queued(tasks.add, 1, 1, origin='http')
+        assert published == []
+    assert published == [job_id]
+    assert load_job(jobs_app, job_id).sent_at is not None
+
+
+def test_an_aborted_transaction_leaves_no_row_and_sends_nothing(
+        jobs_app, published):
+    with pytest.raises(ZeroDivisionError):
+        with transaction_of(jobs_app) as request:
+            request.dbsession.add(Job(id='mine', task_name='x', origin='x'))
+            queued(tasks.add, 1, 1)
+            1 / 0
+    assert published == [] and all_jobs(jobs_app) == []
+
+
+def test_only_plain_options_are_kept_with_relative_times_made_absolute(
+        jobs_app):
+    from myapp.celery_integration import celery_app
+    with celery_app.producer_or_acquire() as producer:
+        job_id = queued(tasks.add, 1, 1, countdown=60, expires=120,
+                        priority=3, producer=producer)
+    job = load_job(jobs_app, job_id)
+    assert set(job.options) == {'eta', 'expires', 'priority'}
+    eta = datetime.datetime.fromisoformat(job.options['eta'])
+    assert 59 <= (eta - job.created_at).total_seconds() <= 61
+
+
+def test_arguments_are_kept_as_celery_sends_them(jobs_app):
+    when = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    job_id = queued(tasks.xsum, [when])
+    assert load_job(jobs_app, job_id).args == \
+        [[{'__type__': 'datetime', '__value__': '2030-01-01T00:00:00+00:00'}]]
