@@ -1,0 +1,104 @@
+"""Periodic jobs run by real beat processes, counted in the app's database.
+
+The job writes a row per run (``myapp.tasks.record_sum``), so a row is a run
+that succeeded and committed.  (Refusing a second beat and ignoring a stale
+pidfile are tested in test_commands.py.)
+"""
+import signal
+import time
+
+import pytest
+from pyramid.paster import get_app
+from sqlalchemy import func, select
+
+from myapp.models import Calculation
+
+from .support import Worker, initialize_db, write_ini
+
+EVERY_SECOND = """
+    [celerybeat:tick]
+    task = myapp.tasks.record_sum
+    type = integer
+    schedule = 1
+    args = [[1]]
+    """
+#: Only bounds a wait that should end much sooner; not a timing assertion.
+PATIENCE = 30
+
+
+def prepared_ini(directory):
+    ini = write_ini(directory, extra=EVERY_SECOND)
+    initialize_db(ini)
+    return ini
+
+
+def run_counter(ini):
+    """Counts the rows the job wrote, through the app's own engine."""
+    engine = get_app(ini).registry['dbsession_factory'].kw['bind']
+
+    def count():
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count(Calculation.id)))
+
+    return count
+
+
+@pytest.fixture(scope='module')
+def worker_only(tmp_path_factory):
+    """A worker without beat, shared: each test starts its own beat.
+
+    Shared because a worker's warm shutdown takes seconds.
+    """
+    ini = prepared_ini(tmp_path_factory.mktemp('beat'))
+    with Worker(ini) as worker:
+        yield ini, worker, run_counter(ini)
+
+
+def wait_for_runs(runs, expected, timeout, *processes):
+    deadline = time.monotonic() + timeout
+    while runs() < expected:
+        if time.monotonic() > deadline:
+            logs = '\n'.join(process.output() for process in processes)
+            raise AssertionError(f'{runs()} runs after {timeout}s, expected '
+                                 f'{expected}:\n{logs}')
+        time.sleep(0.2)
+
+
+def beat(ini):
+    """A ``pcelerybeat`` process, not started yet."""
+    return Worker(ini, command='pcelerybeat', ready_text='beat: Starting...')
+
+
+def sent_by(process):
+    return process.output().count('Sending due task tick')
+
+
+def test_a_worker_with_beat_runs_a_one_second_job_five_times(tmp_path):
+    ini = prepared_ini(tmp_path)
+    runs = run_counter(ini)
+    with Worker(ini, '--beat') as worker:
+        # The issue's own figure: five runs within about 12 seconds.
+        wait_for_runs(runs, 5, 12, worker)
+
+
+def test_standalone_beat_sends_to_a_separate_worker(worker_only):
+    ini, worker, runs = worker_only
+    before = runs()
+    with beat(ini) as scheduler:
+        wait_for_runs(runs, before + 3, PATIENCE, worker, scheduler)
+        assert sent_by(scheduler) >= 3
+
+
+def test_beat_killed_and_restarted_keeps_firing(worker_only):
+    ini, worker, runs = worker_only
+    killed = beat(ini).start()
+    try:
+        wait_for_runs(runs, runs() + 2, PATIENCE, worker, killed)
+    finally:
+        killed.stop(signal.SIGKILL)
+    # Runs the killed beat sent may still land; only the new beat's sends
+    # can take the count three past this.
+    before = runs()
+    with beat(ini) as restarted:
+        wait_for_runs(runs, before + 3, PATIENCE, worker, restarted)
+        assert sent_by(restarted) >= 3
