@@ -163,6 +163,7 @@ class Worker:
         self.process = None
 
     def start(self, timeout=30):
+        assert self.process is None, 'already started'
         self.log = open(self.log_path, 'w')
         self.process = subprocess.Popen(
             [os.path.join(BIN, self.argv[0]), *self.argv[1:]],

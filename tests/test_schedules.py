@@ -209,8 +209,6 @@ def test_the_readme_examples_start(app_directory):
     }
 
 
-@pytest.mark.xfail(strict=True, reason='configure.forget_connections does not '
-                   'drop the Celery app\'s cached timezone')
 def test_configuring_again_changes_the_time_zone(app_directory):
     start_app(app_directory, celery='timezone = UTC')
     assert celery_app.timezone == ZoneInfo('UTC')

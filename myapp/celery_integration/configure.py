@@ -80,12 +80,12 @@ def forget_connections(app):
     """Drop what the app built from earlier settings.
 
     Celery caches its connection pool, producer pool (inside ``app.amqp``,
-    with the queue names) and per-thread result backend; one process that is
-    configured twice (a test run, an app factory called again) must not keep
-    sending to the first broker.
+    with the queue names), time zone and per-thread result backend; one
+    process configured twice (a test run, an app factory called again) must
+    not keep the first broker or zone.
     """
     app._pool = None  # not closed: a holder may still be using it
-    for cached in ('amqp', 'control', 'events'):
+    for cached in ('amqp', 'control', 'events', 'timezone'):
         app.__dict__.pop(cached, None)
     app._local = threading.local()
 
