@@ -400,3 +400,17 @@ def test_a_view_that_fails_after_enqueueing_is_a_json_500_and_sends_nothing(
 def test_pages_outside_the_api_stay_html(api):
     assert 'Not found' in api.get('/nothing', status=404).text
 
+
+
+def test_other_http_errors_under_the_api_are_json_too():
+    from pyramid.httpexceptions import HTTPTooManyRequests
+    from pyramid.testing import DummyRequest
+
+    from myapp.jobs.errors import http_error
+
+    request = DummyRequest(path='/api/jobs')
+    error = HTTPTooManyRequests('slow down', headers={'Retry-After': '5'})
+    assert http_error(error, request) == {'error': 'too many requests',
+                                          'detail': 'slow down'}
+    assert request.response.status_code == 429
+    assert request.response.headers['Retry-After'] == '5'

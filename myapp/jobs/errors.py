@@ -52,8 +52,12 @@ def not_found_or_method_not_allowed(exc, request):
 
 @view_config(context=HTTPException, path_info=API_PATHS, renderer='json')
 def http_error(exc, request):
-    return error_response(request, exc.code, exc.title.lower(),
-                          exc.detail, dict(exc.headers))
+    # Keep what the error says (Allow, Retry-After, WWW-Authenticate...),
+    # not how its HTML page was sent.
+    headers = {name: value for name, value in exc.headers.items()
+               if not name.lower().startswith('content-')}
+    return error_response(request, exc.code, exc.title.lower(), exc.detail,
+                          headers)
 
 
 # A retryable error (pyramid_retry) propagates until the last attempt, so
