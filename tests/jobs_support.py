@@ -87,11 +87,14 @@ def all_jobs(app):
         return jobs
 
 
-def set_state(app, job_id, state):
+def set_state(app, job_id, state, **columns):
     """Change a row behind the API's back (another process, a broker
     without broadcast...)."""
     with transaction_of(app) as request:
-        request.dbsession.get(Job, job_id).state = state
+        job = request.dbsession.get(Job, job_id)
+        job.state = state
+        for name, value in columns.items():
+            setattr(job, name, value)
 
 
 def wait_until(check, timeout=30, interval=0.1, what='the condition'):

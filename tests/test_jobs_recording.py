@@ -139,22 +139,23 @@ def test_a_second_delivery_does_not_run_it_again(jobs_app):
     assert load_job(jobs_app, job_id).state == 'SUCCESS'
 
 
-@pytest.mark.parametrize('state, retries, redelivered, runs', [
-    ('PENDING', 0, False, True),
-    ('RETRY', 1, False, True),
-    ('STARTED', 0, False, False),   # a duplicate message
-    ('PROGRESS', 0, False, False),
-    ('STARTED', 0, True, True),     # its worker died (acks_late)
-    ('PROGRESS', 0, True, True),
-    ('STARTED', 1, False, True),    # a retry sent before TaskRetrying
-    ('SUCCESS', 0, True, False),
-    ('FAILURE', 1, False, False),
-    ('REVOKED', 0, True, False),
+@pytest.mark.parametrize('state, recorded, retries, redelivered, runs', [
+    ('PENDING', 0, 0, False, True),
+    ('RETRY', 1, 1, False, True),
+    ('RETRY', 2, 1, False, False),    # a stale copy of a failed attempt
+    ('STARTED', 0, 0, False, False),  # a duplicate message
+    ('PROGRESS', 0, 0, False, False),
+    ('STARTED', 0, 0, True, True),    # its worker died (acks_late)
+    ('PROGRESS', 0, 0, True, True),
+    ('STARTED', 0, 1, False, True),   # a retry sent before TaskRetrying
+    ('SUCCESS', 0, 0, True, False),
+    ('FAILURE', 0, 1, False, False),
+    ('REVOKED', 0, 0, True, False),
 ])
-def test_start_claims_only_a_job_that_may_run(jobs_app, state, retries,
-                                              redelivered, runs):
+def test_start_claims_only_a_job_that_may_run(jobs_app, state, recorded,
+                                              retries, redelivered, runs):
     job_id = queued(tasks.add, 1, 1)
-    set_state(jobs_app, job_id, state)
+    set_state(jobs_app, job_id, state, retries=recorded)
     with transaction_of(jobs_app) as request:
         refusal = lifecycle.start(request.dbsession, job_id, 'w1', retries,
                                   redelivered)

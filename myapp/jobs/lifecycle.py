@@ -48,7 +48,8 @@ def start(dbsession, job_id, worker, retries, redelivered):
     Only a job that is waiting may start, so a duplicate message runs
     nothing and a job revoked while queued never runs, on any broker.
     """
-    startable = Job.state.in_(WAITING)
+    # Waiting, and not a stale copy of an attempt that already failed.
+    startable = Job.state.in_(WAITING) & (Job.retries <= retries)
     # A task's own self.retry() sends the retry before TaskRetrying is
     # recorded; a later attempt is not a duplicate.
     startable |= Job.state.in_(RUNNING) & (Job.retries < retries)
