@@ -1,6 +1,7 @@
 """Jobs over HTTP, and the history of every job however it was sent.
 
-``config.include('myapp.jobs')`` after ``myapp.celery_integration``:
+``config.include('myapp.jobs')`` after ``myapp.celery_integration`` (and
+pyramid_tm and pyramid_retry, which ``myapp.models`` includes):
 
 * records each job in the ``jobs`` table from the task lifecycle events
   (:mod:`.recording`), which also makes that table the outbox of jobs the
