@@ -35,6 +35,8 @@ JSON_CHECKS = {
 }
 #: Annotations written as text (``from __future__ import annotations``).
 NAMED_TYPES = {t.__name__: t for t in JSON_CHECKS}
+#: ``Union[X, Y]``/``Optional[X]``, and ``X | Y`` (Python 3.10+).
+UNIONS = (typing.Union, getattr(types, 'UnionType', typing.Union))
 JSON_NAMES = {bool: 'boolean', int: 'integer', float: 'number',
               str: 'string', list: 'array', dict: 'object',
               type(None): 'null'}
@@ -100,7 +102,7 @@ def accepts(annotation, value):
     if isinstance(annotation, str):
         annotation = NAMED_TYPES.get(annotation.strip(), annotation)
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    if origin in UNIONS:
         return any(accepts(member, value)
                    for member in typing.get_args(annotation))
     check = JSON_CHECKS.get(origin or annotation)
