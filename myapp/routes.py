@@ -1,6 +1,9 @@
 def includeme(config):
     config.add_static_view('static', 'static', cache_max_age=3600)
     config.add_route('home', '/')
+    # Periodic jobs (myapp.views.schedules)
+    config.add_route('schedules', '/schedules')
+    config.add_route('api.schedules', '/api/schedules')
     # Jobs over HTTP (myapp.jobs.views)
     config.add_route('api.jobs', '/api/jobs')
     config.add_route('api.job', '/api/jobs/{id}')

@@ -1,15 +1,21 @@
 """Jobs as the API shows them."""
 import datetime
 
+from ..celery_integration import celery_app
 from ..models.types import UTC
 from .values import plain_number
 
 
 def format_time(value):
-    """The one place that formats times for the API: ISO 8601, in UTC."""
+    """The one place that formats times for people: ISO 8601 in the zone of
+    ``[celery] timezone``, the zone crontab schedules are written in.
+
+    The database keeps UTC; the offset in the text keeps it unambiguous.
+    """
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat(timespec='milliseconds')
+    return value.astimezone(celery_app.timezone).isoformat(
+        timespec='milliseconds')
 
 
 def job_json(job):
