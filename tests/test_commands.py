@@ -153,3 +153,19 @@ def test_ini_vars_are_passed_to_the_app(tmp_path):
     with pytest.raises(StartupError, match='--ini-var "oops" is not '
                        'key=value'):
         parse_ini_vars('oops')
+
+
+@pytest.mark.parametrize('command', ['pcelerybeat', 'pceleryd'])
+def test_a_periodic_job_for_an_unknown_task_stops_worker_and_beat(
+        command, tmp_path):
+    ini = write_ini(tmp_path, extra="""
+        [celerybeat:typo]
+        task = myapp.tasks.ad
+        type = integer
+        schedule = 5
+        """)
+    initialize_db(ini)
+    result = run_command(command, ini)
+    assert_one_line_error(result, 'section [celerybeat:typo], key "task"',
+                          'no task named "myapp.tasks.ad"',
+                          'did you mean "myapp.tasks.add"?')
