@@ -77,14 +77,17 @@ def require(*names):
 
 
 def write_ini(directory, broker='filesystem', backend='sqlite',
-              database='sqlite', concurrency=2, celery='', extra='', app=''):
-    """Write an ini like development.ini with the chosen backends."""
+              database='sqlite', concurrency=2, celery='', extra='', app='',
+              session_secret='test-session-secret'):
+    """Write an ini like development.ini with the chosen backends
+    (``session_secret=None`` leaves ``session.secret`` out)."""
     directory = str(directory)
     transport = FILESYSTEM_OPTIONS if broker == 'filesystem' else ''
     text = textwrap.dedent("""\
         [app:main]
         use = egg:myapp
         sqlalchemy.url = {database}
+        {session}
         {app}
 
         [pshell]
@@ -124,6 +127,8 @@ def write_ini(directory, broker='filesystem', backend='sqlite',
         [formatter_generic]
         format = %(asctime)s %(levelname)s [%(name)s] %(message)s
         """).format(database=DATABASES.get(database, database),
+                    session='' if session_secret is None
+                    else f'session.secret = {session_secret}',
                     broker=BROKERS.get(broker, broker),
                     backend=BACKENDS.get(backend, backend), queue=RUN_QUEUE,
                     concurrency=concurrency,

@@ -179,6 +179,7 @@ def test_production_ini_with_secrets_from_the_environment(
     monkeypatch.setenv('DATABASE_URL', DATABASES['postgresql'])
     monkeypatch.setenv('CELERY_BROKER_URL', BROKERS['rabbitmq'])
     monkeypatch.setenv('CELERY_RESULT_BACKEND', BACKENDS['redis'])
+    monkeypatch.setenv('MYAPP_SESSION_SECRET', 'production-test-secret')
     initialize_db(str(ini))
     with Worker(str(ini)) as worker:
         app = get_app(str(ini))
