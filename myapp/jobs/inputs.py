@@ -71,7 +71,11 @@ class StartRequest:
 
     @classmethod
     def from_request(cls, request):
-        body = json_body(request, cls.FIELDS)
+        return cls.from_body(json_body(request, cls.FIELDS))
+
+    @classmethod
+    def from_body(cls, body):
+        """From the fields of a JSON body, or of the dashboard's form."""
         return cls(task=task_name(body.get('task')),
                    args=typed(body, 'args', list, [], 'an array'),
                    kwargs=typed(body, 'kwargs', dict, {}, 'an object'),
