@@ -1,0 +1,82 @@
+"""The job pages: start a job, follow it, cancel it.
+
+``/jobs`` is the dashboard: a form to start an exposed task, and the recent
+jobs.  ``/jobs/{id}`` follows one job, with a button to cancel it.  Plain
+HTML forms, each with a CSRF token; without JavaScript a reload shows the
+latest state, and ``static/jobs.js`` adds live updates from the JSON API.
+"""
+from pyramid.csrf import check_csrf_token
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.view import view_config
+
+from ..jobs.errors import ApiError
+from ..jobs.pages import (RECENT_JOBS, cancel_job, job_for_page, recent_jobs,
+                          start_job, start_request_from_form,
+                          startable_tasks)
+from ..models import Job
+
+DASHBOARD = 'myapp:templates/jobs.jinja2'
+JOB_PAGE = 'myapp:templates/job.jinja2'
+
+
+@view_config(route_name='jobs', request_method='GET', renderer=DASHBOARD)
+def dashboard(request):
+    return dashboard_values(request)
+
+
+@view_config(route_name='jobs', request_method='POST', renderer=DASHBOARD)
+def start_job_from_form(request):
+    """Start the job and show it; bad input shows the form again, with the
+    API's error, and queues nothing."""
+    check_csrf_token(request)
+    try:
+        job_id = start_job(request, start_request_from_form(request.POST))
+    except ApiError as exc:
+        request.response.status = exc.status
+        return dashboard_values(request, form=request.POST, error=exc)
+    return HTTPSeeOther(request.route_url('job', id=job_id))
+
+
+def dashboard_values(request, form=None, error=None):
+    return {
+        'tasks': startable_tasks(request.registry),
+        'form': form or {},
+        'error': error,
+        'jobs': recent_jobs(request.dbsession),
+        'jobs_api_url': request.route_url('api.jobs',
+                                          _query={'limit': RECENT_JOBS}),
+    }
+
+
+@view_config(route_name='job', request_method='GET', renderer=JOB_PAGE)
+def job_page(request):
+    return job_page_values(request, find_job(request))
+
+
+@view_config(route_name='job.cancel', request_method='POST',
+             renderer=JOB_PAGE)
+def cancel(request):
+    check_csrf_token(request)
+    job = find_job(request)
+    if cancel_job(request, job):
+        return HTTPSeeOther(request.route_url('job', id=job.id))
+    request.dbsession.refresh(job)
+    request.response.status = 409
+    return job_page_values(request, job,
+                           error='It has already finished: there is '
+                                 'nothing to cancel.')
+
+
+def job_page_values(request, job, error=None):
+    return {
+        'job': job_for_page(job),
+        'error': error,
+        'job_api_url': request.route_url('api.job', id=job.id),
+    }
+
+
+def find_job(request):
+    job = request.dbsession.get(Job, request.matchdict['id'])
+    if job is None:
+        raise HTTPNotFound()
+    return job
