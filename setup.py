@@ -33,6 +33,7 @@ production_requires = [
 tests_require = [
     'pytest>=7',
     'pytest-cov',
+    'selenium',  # tests/test_browser.py, with Chromium and chromedriver
     'webtest',
 ] + production_requires
 
