@@ -39,6 +39,14 @@ def counts_to(request, steps):
     return steps
 
 
+@task(max_retries=2)
+def asks_for_a_retry(request):
+    calls.append(1)
+    if len(calls) == 1:
+        request.celery_task.retry(countdown=0)
+    return 'ok'
+
+
 @task
 def sends_another(request):
     tasks.add.delay(1, 2)
@@ -89,6 +97,13 @@ def test_a_transient_error_is_announced_as_a_retry(seen):
     assert fails_once.apply().get() == 'second time lucky'
     assert names(seen) == ['TaskStarted', 'TaskRetrying', 'TaskStarted',
                            'TaskSucceeded']
+    assert seen[1][1].retries == 1
+
+
+def test_a_retry_the_task_asks_for_is_announced_before_it_is_sent(seen):
+    asks_for_a_retry.apply()
+    # Eager retries run inside retry(): the order shows what came first.
+    assert names(seen)[:3] == ['TaskStarted', 'TaskRetrying', 'TaskStarted']
     assert seen[1][1].retries == 1
 
 

@@ -179,8 +179,14 @@ def test_the_shipped_development_ini_runs_its_periodic_jobs(tmp_path):
     assert zone == 'Asia/Tokyo'
     described = {name: describe(entry['schedule'], zone)
                  for name, entry in celery_app.conf.beat_schedule.items()}
-    assert sorted(described.values()) == [
-        'at 08:00 on day 1 of the month, Asia/Tokyo', 'every 30 seconds']
+    # Seed 002's two examples, and myapp's sweeper and history purge.
+    assert described == {
+        'add_every_30_seconds': 'every 30 seconds',
+        'xsum_on_the_first_of_the_month':
+            'at 08:00 on day 1 of the month, Asia/Tokyo',
+        'send_unsent_jobs': 'every 30 seconds',
+        'purge_job_history': 'at 03:30 every day, Asia/Tokyo',
+    }
 
 
 def readme_examples():

@@ -137,23 +137,29 @@ class PyramidTask(celery.Task):
                                          request=self.request)
             self.notify(TaskRevoked, terminated=True)
             raise Ignore()
-        except Retry as retry:
-            self.notify(TaskRetrying, exc=retry.exc,
-                        retries=self.request.retries + 1)
-            raise
-        except (Ignore, Reject):
+        except (Retry, Ignore, Reject):
             raise
         except Exception as exc:
             if is_transient_error(exc) and \
                     self.request.retries < (self.max_retries or 0):
-                self.notify(TaskRetrying, exc=exc,
-                            retries=self.request.retries + 1)
                 raise self.retry(exc=exc, countdown=self.backoff(exc))
             self.notify(TaskFailed, exc=exc,
                         traceback=traceback.format_exc())
             raise
         self.notify(TaskSucceeded, result=result)
         return result
+
+    def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None,
+              countdown=None, max_retries=None, **options):
+        """Celery's retry, announced before the new attempt is sent (so a
+        subscriber never sees the next attempt start before the retry)."""
+        limit = self.max_retries if max_retries is None else max_retries
+        if not self.request.called_directly and \
+                (limit is None or self.request.retries < limit):
+            self.notify(TaskRetrying, exc=exc,
+                        retries=self.request.retries + 1)
+        return super().retry(args, kwargs, exc, throw, eta, countdown,
+                             max_retries, **options)
 
     def check_not_skipped(self, args, kwargs):
         delivery = self.request.delivery_info or {}
@@ -249,11 +255,13 @@ class PyramidTask(celery.Task):
             self.__header__(*(args or ()), **(kwargs or {}))
         dumps((args or (), kwargs or {}), serializer=self.serializer)
 
-    def publish(self, args, kwargs, task_id, **options):
+    def publish(self, args, kwargs, task_id, announce=True, **options):
         """Hand the message to the broker now, and tell subscribers.
 
         Also the way to send again a job whose first send failed: it does
-        not notify :class:`TaskEnqueued` a second time.
+        not notify :class:`TaskEnqueued` a second time.  A caller that
+        records the send itself (and may hold the job's row lock while it
+        sends) passes ``announce=False``: no :class:`TaskSent` then.
         """
         try:
             result = super().apply_async(args, kwargs, task_id=task_id,
@@ -261,7 +269,8 @@ class PyramidTask(celery.Task):
         except Exception as exc:
             self.notify(TaskSendFailed, task_id, exc=exc)
             raise
-        self.notify(TaskSent, task_id)
+        if announce:
+            self.notify(TaskSent, task_id)
         return result
 
     def _publish_if_committed(self, committed, args, kwargs, task_id,

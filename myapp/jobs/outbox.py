@@ -13,7 +13,6 @@ broker has accepted the message.  Should a message still go twice (a
 sweeper that dies between the send and its commit), the second delivery
 does not run: starting a job is a compare-and-set (:func:`.lifecycle.start`).
 """
-import contextvars
 import datetime
 import logging
 
@@ -32,19 +31,6 @@ log = logging.getLogger(__name__)
 #: send (kombu retries a failing publish for a while): leave it to that.
 GRACE_SECONDS = 30
 BATCH_SIZE = 100
-
-_sending = contextvars.ContextVar('myapp.jobs.outbox.sending', default=None)
-
-
-def is_being_swept(job_id):
-    """True while the sweeper in this thread is sending ``job_id``.
-
-    The sweeper holds that row's lock and records ``sent_at`` itself;
-    the ``TaskSent`` subscriber must not wait for the lock (it would wait
-    for itself).
-    """
-    return _sending.get() == job_id
-
 
 def send_unsent(dbsession, older_than_seconds=GRACE_SECONDS,
                 limit=BATCH_SIZE):
@@ -87,9 +73,7 @@ def lock_unsent(dbsession, older_than_seconds, limit):
 
 
 def publish(task, job):
-    token = _sending.set(job.id)
-    try:
-        task.publish(job.args, job.kwargs, job.id,
-                     **options_to_send(job.options))
-    finally:
-        _sending.reset(token)
+    # The sweeper holds the row's lock and records sent_at itself: a
+    # TaskSent subscriber, in a transaction of its own, would wait for it.
+    task.publish(job.args, job.kwargs, job.id, announce=False,
+                 **options_to_send(job.options))

@@ -11,7 +11,7 @@ from ..celery_integration import (TaskEnqueued, TaskFailed, TaskProgress,
                                   TaskRetrying, TaskRevoked, TaskSendFailed,
                                   TaskSent, TaskStarted, TaskSucceeded,
                                   WorkerReady)
-from . import lifecycle, outbox
+from . import lifecycle
 from .tasks import send_unsent
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,7 @@ def on_enqueued(event):
 
 
 def on_sent(event):
-    if not outbox.is_being_swept(event.task_id):
-        lifecycle.mark_sent(event.request.dbsession, event.task_id)
+    lifecycle.mark_sent(event.request.dbsession, event.task_id)
 
 
 def on_send_failed(event):
