@@ -14,6 +14,7 @@ from pyramid.paster import get_app
 
 from myapp.celery_integration import StartupError, celery_app
 from myapp.jobs import presentation
+from myapp.jobs.inputs import MAX_BODY_BYTES
 from myapp.sessions import SECRET_VARIABLE, session_secret
 
 from .jobs_support import all_jobs, load_job, set_state
@@ -142,6 +143,15 @@ def test_bad_input_shows_the_form_again_with_the_apis_error(
         f'Not started: {error}')
     form = page.forms[0]
     assert (form['args'].value, form['kwargs'].value) == (args, kwargs)
+    assert all_jobs(pages.app) == [] and published == []
+
+
+def test_a_form_larger_than_a_json_body_may_be_is_refused(pages, published):
+    fields = {'task': 'myapp.tasks.xsum', 'csrf_token': csrf_token(pages),
+              'args': f'[[{"1, " * MAX_BODY_BYTES}1]]'}
+    page = pages.post('/jobs', fields, status=413)
+    assert text(page.html.find(role='alert')).startswith(
+        f'Not started: the body is larger than {MAX_BODY_BYTES} bytes')
     assert all_jobs(pages.app) == [] and published == []
 
 

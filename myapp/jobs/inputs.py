@@ -32,10 +32,7 @@ def invalid(name, problem, status=400):
 
 def json_body(request, fields, empty_ok=False):
     """The body as a JSON object with no keys but ``fields``."""
-    if (request.content_length or 0) > MAX_BODY_BYTES \
-            or len(request.body) > MAX_BODY_BYTES:
-        raise ApiError(413, f'the body is larger than {MAX_BODY_BYTES} '
-                       'bytes', {'limit': MAX_BODY_BYTES})
+    check_body_size(request)
     if empty_ok and not request.body.strip():
         return {}
     try:
@@ -51,6 +48,13 @@ def json_body(request, fields, empty_ok=False):
         raise ApiError(400, 'unknown fields in the body',
                        {'unknown': unknown, 'allowed': sorted(fields)})
     return body
+
+
+def check_body_size(request):
+    if (request.content_length or 0) > MAX_BODY_BYTES \
+            or len(request.body) > MAX_BODY_BYTES:
+        raise ApiError(413, f'the body is larger than {MAX_BODY_BYTES} '
+                       'bytes', {'limit': MAX_BODY_BYTES})
 
 
 def refuse_constant(name):

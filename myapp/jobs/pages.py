@@ -12,7 +12,8 @@ import json
 from ..models.job import FINISHED
 from . import lifecycle
 from .exposure import exposed_tasks
-from .inputs import StartRequest, invalid, refuse_constant
+from .inputs import (StartRequest, check_body_size, invalid,
+                     refuse_constant)
 from .pagination import page_query, split_page
 from .presentation import job_json
 from .views import broadcast_revoke, startable_task
@@ -23,8 +24,11 @@ RECENT_JOBS = 20
 
 # -- starting and cancelling -------------------------------------------
 
-def start_request_from_form(form):
-    """The form's ``task``, and its ``args`` and ``kwargs`` as JSON text."""
+def start_request_from_form(request):
+    """The form's ``task``, and its ``args`` and ``kwargs`` as JSON text,
+    as large as a JSON body may be."""
+    check_body_size(request)
+    form = request.POST
     return StartRequest.from_body({
         'task': form.get('task', ''),
         'args': json_field(form, 'args', empty=[]),

@@ -30,7 +30,7 @@ def start_job_from_form(request):
     API's error, and queues nothing."""
     check_csrf_token(request)
     try:
-        job_id = start_job(request, start_request_from_form(request.POST))
+        job_id = start_job(request, start_request_from_form(request))
     except ApiError as exc:
         request.response.status = exc.status
         return dashboard_values(request, form=request.POST, error=exc)
