@@ -21,6 +21,8 @@ from .support import REQUIRE_SERVICES, Worker, initialize_db, write_ini
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import (NoSuchElementException,
+                                            StaleElementReferenceException)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
@@ -100,9 +102,15 @@ def no_console_errors(browser):
 
 
 def wait(browser, condition, poll=0.05):
-    """Wait until ``condition(browser)`` is true; return its value."""
-    return WebDriverWait(browser, WAIT_SECONDS, poll_frequency=poll).until(
-        condition)
+    """Wait until ``condition(browser)`` is true; return its value.
+
+    An element missing, or gone with the page it was on, is checked again.
+    """
+    return WebDriverWait(
+        browser, WAIT_SECONDS, poll_frequency=poll,
+        ignored_exceptions=(NoSuchElementException,
+                            StaleElementReferenceException),
+    ).until(condition)
 
 
 def field(browser, name):

@@ -15,6 +15,11 @@
     return FINISHED.indexOf(job.state) !== -1;
   }
 
+  // As the server rendered it, or as last updated.
+  function shownFinished(container) {
+    return FINISHED.indexOf(field(container, 'state').textContent) !== -1;
+  }
+
   function field(container, name) {
     return container.querySelector('[data-field="' + name + '"]');
   }
@@ -124,12 +129,8 @@
     later(POLL_MS);
   }
 
-  function shownState(container) {
-    return {state: field(container, 'state').textContent};
-  }
-
   function followJobPage(page) {
-    if (isFinished(shownState(page))) {
+    if (shownFinished(page)) {
       return;
     }
     poll(page.dataset.jobApi, function (job) {
@@ -144,7 +145,7 @@
     }
     var rows = table.querySelectorAll('tr[data-job-id]');
     var unfinished = Array.prototype.some.call(rows, function (each) {
-      return !isFinished(shownState(each));
+      return !shownFinished(each);
     });
     if (!unfinished) {
       return;
