@@ -49,7 +49,8 @@ def require_browser():
         (CHROMEDRIVER, os.access(CHROMEDRIVER, os.X_OK)),
     ) if not present]
     if missing:
-        message = f'the browser tests need {", ".join(missing)}'
+        message = f'{", ".join(missing)} not installed: the browser tests ' \
+                  'need selenium, Chromium and chromedriver'
         if REQUIRE_SERVICES:
             pytest.fail(f'{message} and MYAPP_REQUIRE_SERVICES=1')
         pytest.skip(message)
