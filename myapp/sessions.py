@@ -8,6 +8,7 @@ is set.  The secret itself is never printed.
 import os
 
 from pyramid.session import SignedCookieSessionFactory
+from pyramid.settings import asbool
 
 from .celery_integration import StartupError
 
@@ -25,8 +26,10 @@ def session_secret(settings):
 
 
 def includeme(config):
-    secret = session_secret(config.get_settings())
+    settings = config.get_settings()
+    secret = session_secret(settings)
     # Scripts never read the cookie; SameSite=Lax (the default) keeps it
     # off cross-site POSTs, a second line of defence behind the token.
-    config.set_session_factory(SignedCookieSessionFactory(secret,
-                                                          httponly=True))
+    # session.secure = true (production.ini) sends it over HTTPS only.
+    config.set_session_factory(SignedCookieSessionFactory(
+        secret, httponly=True, secure=asbool(settings.get('session.secure'))))

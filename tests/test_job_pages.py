@@ -320,3 +320,23 @@ def test_production_ini_leaves_the_session_secret_to_the_environment():
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(os.path.join(PROJECT, 'production.ini'))
     assert parser['app:main']['session.secret'] == ''
+
+
+def test_the_session_cookie_is_https_only_where_the_ini_says():
+    from pyramid import testing
+    from pyramid.interfaces import ISessionFactory
+
+    from myapp.sessions import includeme
+
+    for secure in ('true', 'false'):
+        with testing.testConfig(settings={'session.secret': 's',
+                                          'session.secure': secure}) as config:
+            includeme(config)
+            factory = config.registry.getUtility(ISessionFactory)
+        request = testing.DummyRequest()
+        factory(request)['x'] = 1  # a changed session sets its cookie
+        response = request.response
+        for callback in request.response_callbacks:
+            callback(request, response)
+        cookie = response.headers['Set-Cookie'].lower()
+        assert ('; secure' in cookie) == (secure == 'true')
