@@ -1,5 +1,8 @@
 import pytest
+from celery import signals
 from pyramid.paster import get_app
+
+from myapp.celery_integration import celery_app
 
 from .support import (POSTGRES_ADMIN_URL, POSTGRES_DB, initialize_db, require,
                       write_ini)
@@ -42,3 +45,25 @@ def postgres_database():
         connection.execute(
             text(f'DROP DATABASE IF EXISTS {POSTGRES_DB} WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def published():
+    """Ids of the task messages this process hands to a broker."""
+    sent = []
+
+    def record(headers=None, **kwargs):
+        sent.append(headers['id'])
+
+    signals.after_task_publish.connect(record, weak=False)
+    yield sent
+    signals.after_task_publish.disconnect(record)
+
+
+@pytest.fixture
+def broadcasts(monkeypatch):
+    """What is broadcast to the workers as a revoke (not sent anywhere)."""
+    sent = []
+    monkeypatch.setattr(celery_app.control, 'revoke',
+                        lambda job_id, **kw: sent.append((job_id, kw)))
+    return sent

@@ -9,7 +9,6 @@ import time
 import pytest
 import transaction
 import webtest
-from celery import signals
 from pyramid.paster import get_app
 from pyramid.scripting import prepare
 from sqlalchemy import delete, select
@@ -19,19 +18,6 @@ from myapp.models import Job
 from .support import initialize_db, write_ini
 
 FINISHED = ('SUCCESS', 'FAILURE', 'REVOKED')
-
-
-@pytest.fixture
-def published():
-    """Ids of the task messages this process hands to a broker."""
-    sent = []
-
-    def record(headers=None, **kwargs):
-        sent.append(headers['id'])
-
-    signals.after_task_publish.connect(record, weak=False)
-    yield sent
-    signals.after_task_publish.disconnect(record)
 
 
 @pytest.fixture(scope='module')

@@ -18,7 +18,7 @@ from myapp.jobs.inputs import MAX_BODY_BYTES
 from myapp.sessions import SECRET_VARIABLE, session_secret
 
 from .jobs_support import all_jobs, load_job, set_state
-from .jobs_support import jobs_app, module_ini, published  # noqa: F401
+from .jobs_support import jobs_app, module_ini  # noqa: F401
 from .support import write_ini
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,15 +27,6 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def pages(jobs_app):  # noqa: F811
     return webtest.TestApp(jobs_app)
-
-
-@pytest.fixture
-def broadcasts(monkeypatch):
-    """What the cancel button broadcasts to the workers."""
-    sent = []
-    monkeypatch.setattr(celery_app.control, 'revoke',
-                        lambda job_id, **kw: sent.append((job_id, kw)))
-    return sent
 
 
 def start_form(pages, task='myapp.tasks.add', args='[5, 10]', kwargs=''):

@@ -12,7 +12,7 @@ from myapp.jobs.inputs import MAX_BODY_BYTES
 from myapp.models import Job
 from .jobs_support import (all_jobs, load_job, set_state,
                            transaction_of)
-from .jobs_support import api, jobs_app, module_ini, published  # noqa: F401
+from .jobs_support import api, jobs_app, module_ini  # noqa: F401
 
 ADD = {'task': 'myapp.tasks.add', 'args': [5, 10], 'kwargs': {}}
 
@@ -294,15 +294,6 @@ def test_bad_list_queries_are_400(api, query, error):
 
 
 # -- revoking ------------------------------------------------------------
-
-@pytest.fixture
-def broadcasts(monkeypatch):
-    """What the revoke view broadcasts to the workers."""
-    sent = []
-    monkeypatch.setattr(celery_app.control, 'revoke',
-                        lambda job_id, **kw: sent.append((job_id, kw)))
-    return sent
-
 
 def test_revoking_a_queued_job(api, broadcasts):
     job = start(api).json

@@ -11,7 +11,6 @@ from myapp import tasks
 from myapp.jobs.tasks import send_unsent
 
 from .jobs_support import load_job, poll_job, set_state, wait_until
-from .jobs_support import published  # noqa: F401
 from .support import Worker, initialize_db, require, write_ini
 from .test_jobs_outbox import FAIL_FAST, UNREACHABLE_BROKER
 

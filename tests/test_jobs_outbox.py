@@ -20,7 +20,7 @@ from myapp.models import Job
 from myapp.models.types import utcnow
 
 from .jobs_support import all_jobs, load_job, transaction_of
-from .jobs_support import jobs_app, module_ini, published  # noqa: F401
+from .jobs_support import jobs_app, module_ini  # noqa: F401
 from .support import initialize_db, write_ini
 
 #: A broker nobody listens on, and kombu told to give up at once: one

@@ -6,7 +6,6 @@ broker; the worker-level behaviour is in test_integration.py.
 import pytest
 import sqlalchemy.exc
 import transaction
-from celery import signals
 from kombu.exceptions import EncodeError
 from pyramid.scripting import prepare
 from sqlalchemy import func, select
@@ -42,18 +41,6 @@ def write_then_send_then_fail(request):
 @task
 def send_from_task(request):
     return tasks.add.delay(2, 2).id
-
-
-@pytest.fixture
-def published():
-    sent = []
-
-    def record(headers=None, **kwargs):
-        sent.append(headers['id'])
-
-    signals.after_task_publish.connect(record, weak=False)
-    yield sent
-    signals.after_task_publish.disconnect(record)
 
 
 @pytest.fixture
