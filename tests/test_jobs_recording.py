@@ -16,7 +16,7 @@ from myapp.models import Job
 
 from .jobs_support import (all_jobs, load_job, set_state,
                            transaction_of)
-from .jobs_support import jobs_app, module_ini, published  # noqa: F401
+from .jobs_support import jobs_app, module_ini  # noqa: F401
 
 calls = []
 
@@ -203,7 +203,7 @@ def test_sent_by_beat_or_http_keeps_its_origin(jobs_app):
 
 
 def test_sent_in_a_transaction_it_commits_with_it(jobs_app, published):
-    with transaction_of(jobs_app) as request:
+    with transaction_of(jobs_app):
         job_id = queued(tasks.add, 1, 1, origin='http')
         assert published == []
     assert published == [job_id]
