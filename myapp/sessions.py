@@ -10,7 +10,7 @@ import os
 from pyramid.session import SignedCookieSessionFactory
 from pyramid.settings import asbool
 
-from .celery_integration import StartupError
+from .celery_integration.errors import StartupError
 
 SECRET_SETTING = 'session.secret'
 SECRET_VARIABLE = 'MYAPP_SESSION_SECRET'

@@ -2,7 +2,7 @@
 
 Each receives the Pyramid request first (``request.dbsession``,
 ``request.registry``...) and runs in its own transaction: see
-:mod:`myapp.celery_integration.task`.  Callers pass only the other
+:mod:`myapp.celery_integration.pyramid_task`.  Callers pass only the other
 arguments: ``add.delay(5, 10)``.
 """
 import time

@@ -50,7 +50,7 @@ def test_an_app_that_fails_to_boot_stops_the_worker(tmp_path):
     # pyramid_celery issue 66: a traceback, then a worker with defaults.
     ini = write_ini(tmp_path)  # database never initialised
     for argv in (['pceleryd', ini],
-                 ['celery', '-A', 'myapp.celery_integration:celery_app',
+                 ['celery', '-A', 'myapp.celery_integration',
                   'worker', '--ini', ini]):
         result = run_command(*argv)
         assert_one_line_error(result, 'is not initialised',
@@ -146,7 +146,7 @@ def test_beat_restarts_after_sigkill_and_ignores_a_stale_pidfile(beat_ini,
 
 
 def test_ini_vars_are_passed_to_the_app(tmp_path):
-    from myapp.celery_integration.configure import parse_ini_vars
+    from myapp.celery_integration.celery import parse_ini_vars
 
     assert parse_ini_vars('a=1,b=x=y') == {'a': '1', 'b': 'x=y'}
     assert parse_ini_vars(None) == {}

@@ -7,9 +7,10 @@ from pyramid.registry import Registry
 from pyramid.scripting import prepare
 
 from myapp import tasks
-from myapp.celery_integration import (TaskEnqueued, TaskFailed, TaskProgress,
-                                      TaskRetrying, TaskRevoked, TaskSent,
-                                      TaskStarted, TaskSucceeded, task)
+from myapp.celery_integration import (Origin, TaskEnqueued, TaskFailed,
+                                      TaskProgress, TaskRetrying, TaskRevoked,
+                                      TaskSent, TaskStarted, TaskSucceeded,
+                                      task)
 from myapp.celery_integration.configure import check_schedule
 from myapp.celery_integration.events import (TaskEvent,
                                              notify_in_own_transaction)
@@ -153,14 +154,14 @@ def test_enqueued_in_the_senders_transaction_then_sent(app, seen):
     finally:
         env['closer']()
     assert (enqueued.task_id, enqueued.args, enqueued.origin) == \
-        (result.id, [1, 2], 'http')
+        (result.id, [1, 2], Origin.http())
     assert enqueued.options['countdown'] == 5
 
 
 def test_enqueued_outside_a_transaction_gets_its_own(seen):
     result = tasks.add.delay(1, 2)
     assert names(seen) == ['TaskEnqueued', 'TaskSent']
-    assert seen[0][1].origin == 'shell'
+    assert seen[0][1].origin == Origin.shell()
     assert seen[0][2]  # a transaction was opened for it
     assert seen[1][1].task_id == result.id
 
@@ -168,7 +169,8 @@ def test_enqueued_outside_a_transaction_gets_its_own(seen):
 def test_a_task_sent_by_a_task_names_its_parent(seen):
     parent = sends_another.apply()
     enqueued = [event for name, event, _ in seen if name == 'TaskEnqueued']
-    assert [event.origin for event in enqueued] == [f'task:{parent.id}']
+    assert [event.origin for event in enqueued] == [Origin.task(parent.id)]
+    assert enqueued[0].origin.parent_id == parent.id
 
 
 def test_periodic_jobs_are_sent_with_their_schedule_name(app, memory_ini):

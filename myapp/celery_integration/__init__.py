@@ -9,28 +9,56 @@ Independent of myapp: any Pyramid app can use it::
             ...
 
 and declare tasks with :func:`task`.  Start workers with ``pceleryd INI``
-and the scheduler with ``pcelerybeat INI``.
+(``celery -A myapp.celery_integration worker --ini INI``) and the
+scheduler with ``pcelerybeat INI``.
+
+Importing this package sets nothing up.  The errors and events below cost
+nothing to import, so an application's models and scripts may use them;
+the names that need Celery's application (``task``, ``celery_app``...) are
+loaded when first used, and the Celery signal handlers are connected by
+``configure_celery``.
 """
-from .compat import celery_app
-from .configure import StartupError, configure_celery, install_signal_handlers
-from .settings import ConfigError
+import importlib
+
+from .errors import ConfigError, StartupError
 from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
                      TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
                      TaskSucceeded, WorkerReady)
-from .task import (PyramidTask, TaskCancelled, TaskResult,
-                   is_transient_error, task)
+from .origin import Origin
+
+#: Names loaded on first use (PEP 562), and the module each comes from.
+LAZY_NAMES = {
+    'celery_app': '.app',
+    'task': '.pyramid_task',
+    'PyramidTask': '.pyramid_task',
+    'TaskResult': '.pyramid_task',
+    'TaskCancelled': '.pyramid_task',
+    'is_transient_error': '.transient',
+}
 
 __all__ = [
-    'celery_app', 'task', 'PyramidTask', 'TaskResult', 'TaskCancelled',
-    'ConfigError', 'StartupError', 'is_transient_error', 'includeme',
+    'ConfigError', 'StartupError', 'Origin', 'includeme',
     'TaskEnqueued', 'TaskSent', 'TaskSendFailed', 'TaskStarted',
     'TaskProgress', 'TaskRetrying', 'TaskSucceeded', 'TaskFailed',
-    'TaskRevoked', 'WorkerReady',
+    'TaskRevoked', 'WorkerReady', *LAZY_NAMES,
 ]
 
-# Replace pyramid_celery's start-up handler before Celery parses --ini.
-install_signal_handlers()
+
+def __getattr__(name):
+    if name not in LAZY_NAMES:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    return getattr(importlib.import_module(LAZY_NAMES[name], __name__), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(LAZY_NAMES))
 
 
 def includeme(config):
+    """The ``configure_celery`` and ``set_transient_error_test`` directives."""
+    # Imported here, not above: they load Celery's application.
+    from .configure import configure_celery
+    from .transient import set_transient_error_test
+
     config.add_directive('configure_celery', configure_celery)
+    config.add_directive('set_transient_error_test', set_transient_error_test)

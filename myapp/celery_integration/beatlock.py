@@ -9,7 +9,7 @@ dies.  The lock is per machine; run one beat for the whole deployment.
 import fcntl
 import os
 
-from .settings import var_directory
+from .ini import var_directory
 
 _held = {}  # pidfile path -> open file descriptor, for this process's life
 

@@ -1,7 +1,7 @@
 """``pceleryd INI [worker options]`` and ``pcelerybeat INI [beat options]``.
 
-The same as ``celery -A pyramid_celery.celery_app worker --ini INI``, plus
-what that form cannot do: one clear line (no traceback) for a missing or
+The same as ``celery -A myapp.celery_integration worker --ini INI`` (see
+:mod:`.celery`), plus what that form cannot do: one clear line (no traceback) for a missing or
 broken ini, and a refusal to start a second beat on the same ini before any
 work starts.
 """
@@ -9,7 +9,8 @@ import os
 import sys
 
 from .beatlock import BeatAlreadyRunning, hold_beat_lock
-from .settings import ConfigError, load_celery_settings
+from .errors import ConfigError
+from .settings import load_celery_settings
 
 SCHEDULE_OPTIONS = {'-s', '--schedule', '--schedule-filename'}
 
@@ -52,6 +53,6 @@ def run_celery(command, argv, prog, example):
     from celery.bin.celery import celery as celery_command
 
     return celery_command.main(
-        args=['-A', 'myapp.celery_integration:celery_app', command,
+        args=['-A', __package__, command,
               '--ini', ini, *options],
         prog_name=prog)

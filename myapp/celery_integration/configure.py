@@ -3,35 +3,33 @@
 The web app, ``pshell``, the worker and beat all run the Pyramid app's
 ``main()``, which calls ``config.configure_celery(global_config['__file__'])``
 (pyramid_celery's directive, with the same name and call).  For the worker
-and beat, the ``--ini`` option makes Celery bootstrap that app first.
+and beat, the ``--ini`` option makes Celery bootstrap that app first
+(:mod:`.celery`).
+
+Nothing here runs at import: the directive applies the settings and
+connects the integration's Celery signal handlers, once per process however
+often it is called.
 """
 import logging
 import os
 import threading
 
-import pyramid_celery
 from celery import signals
-from pyramid.paster import bootstrap, setup_logging
+from pyramid.paster import setup_logging
 
+from .app import celery_app, pyramid_celery
 from .beatlock import BeatAlreadyRunning, hold_beat_lock
-from .compat import celery_app
+from .errors import ConfigError, StartupError
 from .events import TaskRevoked, WorkerReady, notify_in_own_transaction
+from .origin import Origin
 from .schedules import check_beat_schedule
-from .settings import ConfigError, load_celery_settings
-from .sqlite import tune_sqlite_connections
-from .task import PyramidTask
+from .settings import load_celery_settings
+from .pyramid_task import PyramidTask
 
 log = logging.getLogger(__name__)
 
 #: The ini file this process was configured from.
 _configured = {'ini': None}
-
-
-class StartupError(SystemExit):
-    """Stops pserve, pshell, the worker or beat with one line, no traceback."""
-
-    def __init__(self, message):
-        super().__init__(f'error: {message}')
 
 
 def configure_celery(config, ini_path):
@@ -42,12 +40,18 @@ def configure_celery(config, ini_path):
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     apply_settings(settings)
+    connect_signal_handlers()
     celery_app.main = config.registry.package_name  # its name in banners
     celery_app.conf.PYRAMID_REGISTRY = config.registry
     config.registry.settings['celery.ini_file'] = ini_path
     _configured['ini'] = ini_path
     config.action(('celery', 'beat_schedule'), check_schedule,
                   args=(ini_path,), order=1)
+
+
+def configured_ini():
+    """The ini file this process configured Celery from, or None."""
+    return _configured['ini']
 
 
 def check_schedule(ini_path):
@@ -58,8 +62,8 @@ def check_schedule(ini_path):
     # Runs sent by beat say which periodic job sent them.
     for name, entry in (celery_app.conf.beat_schedule or {}).items():
         if isinstance(celery_app.tasks[entry['task']], PyramidTask):
-            entry.setdefault('options', {}).setdefault('origin',
-                                                       f'beat:{name}')
+            entry.setdefault('options', {}).setdefault(
+                'origin', str(Origin.beat(name)))
 
 
 def apply_settings(settings):
@@ -92,7 +96,6 @@ def forget_connections(app):
 
 def prepare_local_storage(conf):
     """Create the folders that the embedded (server-less) setup writes to."""
-    tune_sqlite_connections()
     folders = [os.path.dirname(conf.beat_schedule_filename)]
     if (conf.broker_url or '').startswith('filesystem:'):
         options = conf.broker_transport_options or {}
@@ -111,55 +114,16 @@ def logging_from_ini(**kwargs):
         setup_logging(_configured['ini'])
 
 
-# -- worker and beat start-up --------------------------------------------
-
-def parse_ini_vars(text):
-    """``--ini-var a=1,b=2``, as pyramid_celery accepts it."""
-    options = {}
-    for pair in filter(None, (text or '').split(',')):
-        key, sep, value = pair.partition('=')
-        if not sep or not key.strip():
-            raise StartupError(f'--ini-var "{pair}" is not key=value')
-        options[key.strip()] = value
-    return options
-
-
-def on_preload_parsed(options, **kwargs):
-    """Boot the Pyramid app named by ``--ini`` before the worker or beat.
-
-    Replaces pyramid_celery's handler, which prints a traceback and lets the
-    worker go on with default settings when the app fails (its issue 66).
-    """
-    ini = options.get('ini')
-    if not ini:
-        raise StartupError('pass the ini file of the application: '
-                           '--ini development.ini')
-    ini_vars = parse_ini_vars(options.get('ini_var'))
-    if not os.path.isfile(ini):
-        raise StartupError(f'{ini}: no such file')
-    try:
-        env = bootstrap(ini, options=ini_vars)
-    except SystemExit:
-        raise
-    except Exception as exc:
-        raise StartupError(f'{ini}: the application failed to start: '
-                           f'{type(exc).__name__}: {exc}') from None
-    env['closer']()  # the worker needs the app and registry, not a request
-    if _configured['ini'] != os.path.abspath(ini):
-        raise StartupError(
-            f'{ini}: the application did not configure Celery; call '
-            "config.configure_celery(global_config['__file__']) in main()")
-    record_environment(env['app'], env['root'], None, env['registry'], None,
-                       ini)
-
+# -- worker and beat ------------------------------------------------------
 
 def record_environment(app, root, request, registry, closer, ini_location):
     """Stands in for ``pyramid_celery.setup_app``.
 
-    ``celery -A pyramid_celery.celery_app worker --ini INI`` still runs
-    pyramid_celery's own handler; by then the app's main() has configured
-    Celery through :func:`configure_celery`, and pyramid_celery's second,
-    string-only reading of the ini would undo that.  Keep its conf keys.
+    ``celery -A pyramid_celery.celery_app worker --ini INI`` runs
+    pyramid_celery's own ``--ini`` handler, which boots the app (whose
+    main() configures Celery through :func:`configure_celery`) and then
+    calls ``setup_app``, whose second, string-only reading of the ini would
+    undo that.  Keep its conf keys instead.
     """
     celery_app.conf.update(PYRAMID_APP=app, PYRAMID_ROOT=root,
                            PYRAMID_REQUEST=request, PYRAMID_REGISTRY=registry,
@@ -192,17 +156,16 @@ def announce_revoked(request=None, terminated=False, expired=False,
                               expired=expired)
 
 
-def install_signal_handlers():
-    signals.user_preload_options.disconnect(pyramid_celery.on_preload_parsed)
-    signals.user_preload_options.connect(on_preload_parsed, weak=False,
-                                         dispatch_uid=__name__)
-    signals.beat_init.connect(one_beat_per_ini, weak=False,
-                              dispatch_uid=__name__)
-    signals.beat_embedded_init.connect(one_beat_per_ini, weak=False,
-                                       dispatch_uid=__name__)
-    signals.worker_ready.connect(announce_worker_ready, weak=False,
-                                 dispatch_uid=__name__)
-    signals.task_revoked.connect(announce_revoked, weak=False,
-                                 dispatch_uid=__name__)
-    pyramid_celery.setup_app = record_environment
+SIGNAL_HANDLERS = (
+    (signals.beat_init, one_beat_per_ini),
+    (signals.beat_embedded_init, one_beat_per_ini),
+    (signals.worker_ready, announce_worker_ready),
+    (signals.task_revoked, announce_revoked),
+)
 
+
+def connect_signal_handlers():
+    """Connect the handlers above; connecting again changes nothing."""
+    for signal, handler in SIGNAL_HANDLERS:
+        signal.connect(handler, weak=False, dispatch_uid=__name__)
+    pyramid_celery.setup_app = record_environment

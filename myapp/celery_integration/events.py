@@ -29,7 +29,8 @@ class TaskEvent:
 
 
 class TaskEnqueued(TaskEvent):
-    """About to be sent: ``args``, ``kwargs``, ``options``, ``origin``."""
+    """About to be sent: ``args``, ``kwargs``, ``options``, and ``origin``,
+    an :class:`~.origin.Origin` (who asked: a request, a parent job...)."""
 
 
 class TaskSent(TaskEvent):

@@ -17,7 +17,7 @@ from celery.schedules import BaseSchedule, crontab, solar
 from celery.schedules import schedule as interval_schedule
 from celery.utils.time import maybe_make_aware, maybe_timedelta
 
-from .compat import celery_app
+from .app import celery_app
 
 UNITS = (('week', 7 * 86400), ('day', 86400), ('hour', 3600),
          ('minute', 60), ('second', 1))

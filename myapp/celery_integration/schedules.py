@@ -7,9 +7,13 @@ file is read, naming the section and key, never later when beat fires.
 """
 import datetime
 import difflib
+import inspect
 import json
 
 from celery.schedules import crontab, solar
+
+from .errors import ConfigError, suggest
+from .ini import to_bool
 
 SCHEDULE_TYPES = ('crontab', 'timedelta', 'integer', 'solar')
 KNOWN_KEYS = ('task', 'type', 'schedule', 'args', 'kwargs', 'options',
@@ -35,8 +39,6 @@ def parse_beat_section(path, section, items):
     :func:`check_beat_schedule`, once the application has registered its
     tasks.
     """
-    from .settings import ConfigError, suggest, to_bool
-
     def error(key, problem, hint=None):
         return ConfigError(path, section, key, problem, hint)
 
@@ -144,8 +146,6 @@ def check_beat_schedule(path, app):
     action), so that a typo stops start-up instead of failing at 08:00 on
     the 1st of the month.
     """
-    from .settings import ConfigError, suggest
-
     for name, entry in (app.conf.beat_schedule or {}).items():
         section = f'celerybeat:{name}'
         task = app.tasks.get(entry['task'])
@@ -165,7 +165,6 @@ def check_beat_schedule(path, app):
 
 
 def describe_parameters(task):
-    import inspect
     signature = inspect.signature(task.run)
     names = [p for p in signature.parameters if p != 'self']
     return '(' + ', '.join(names) + ')'

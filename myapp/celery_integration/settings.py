@@ -11,15 +11,17 @@ Every value is converted by the type Celery itself declares for the setting
 (``celery.app.defaults``), so there is one rule for all settings rather than a
 list of special cases.
 """
-import configparser
 import difflib
-import json
 import os
 
 import pytz
 from celery.app.defaults import NAMESPACES, _TO_NEW_KEY, flatten
 
+from .errors import ConfigError, closest
+from .ini import (read_ini, section_items, to_bool, to_dict, to_list,
+                  to_literal, var_directory)
 from .schedules import parse_beat_section
+from .sqlite import tune_sqlite_engine
 
 #: Celery's own settings, by their (lower-case, Celery 4+) name.
 CELERY_OPTIONS = dict(flatten(NAMESPACES))
@@ -46,69 +48,6 @@ UNSAFE_SERIALIZERS = {'pickle', 'application/x-python-serialize'}
 SERIALIZER_SETTINGS = ('task_serializer', 'result_serializer',
                        'event_serializer')
 CONTENT_SETTINGS = ('accept_content', 'result_accept_content')
-
-
-class ConfigError(Exception):
-    """A setting in the ini file is wrong; says where and how to fix it."""
-
-    def __init__(self, path, section, key, problem, hint=None):
-        self.path, self.section, self.key = path, section, key
-        self.problem, self.hint = problem, hint
-        super().__init__(str(self))
-
-    def __str__(self):
-        where = self.path
-        if self.section:
-            where += f', section [{self.section}]'
-        if self.key:
-            where += f', key "{self.key}"'
-        message = f'{where}: {self.problem}'
-        if self.hint:
-            message += f'; {self.hint}'
-        return message
-
-
-def var_directory(ini_path):
-    """The folder beside the ini that holds beat's and the broker's state."""
-    return os.path.join(os.path.dirname(os.path.abspath(ini_path)), 'var')
-
-
-def read_ini(path):
-    """Parse ``path`` the way PasteDeploy does (``%(here)s``, keys keep case)."""
-    path = os.path.abspath(path)
-    parser = configparser.ConfigParser(
-        defaults={'here': os.path.dirname(path), '__file__': path})
-    parser.optionxform = str
-    try:
-        with open(path, encoding='utf-8') as handle:
-            parser.read_file(handle)
-    except OSError as exc:
-        raise ConfigError(path, None, None, f'cannot read it ({exc.strerror})',
-                          'pass the path of an existing ini file') from None
-    except configparser.Error as exc:
-        raise ConfigError(path, None, None, f'not a valid ini file: {exc}') \
-            from None
-    parser.path = path  # so that errors can name the file
-    return parser
-
-
-def section_items(parser, section):
-    """The section's own ``(key, value)`` pairs, interpolated.
-
-    ``[DEFAULT]`` entries (``here`` among them) belong to every section, so
-    they are left out: they are not settings of this one.
-    """
-    defaults = parser.defaults()
-    for key in parser.options(section):
-        if key in defaults:
-            continue
-        try:
-            yield key, parser.get(section, key)
-        except configparser.Error as exc:
-            raise ConfigError(parser.path, section, key,
-                              f'cannot expand the value: {exc.message}',
-                              'only %(here)s and %(__file__)s are defined')\
-                from None
 
 
 def load_celery_settings(path, app_settings=None, environ=None):
@@ -180,40 +119,24 @@ def canonical_name(path, section, key):
     if key.upper() in LEGACY_NAMES:
         return LEGACY_NAMES[key.upper()]
     raise ConfigError(path, section, key, 'not a Celery setting',
-                      suggest(key, list(CELERY_OPTIONS) + list(LEGACY_NAMES),
-                              lower=True))
+                      suggest_setting(key, list(CELERY_OPTIONS)
+                                      + list(LEGACY_NAMES)))
 
 
-def suggest(word, candidates, lower=False):
-    """'did you mean X?' for the closest candidate, or a pointer to the docs."""
-    by_key = {(c.lower() if lower else c): c for c in candidates}
-    close = difflib.get_close_matches(word.lower() if lower else word,
-                                      list(by_key), n=1, cutoff=0.6)
-    if not close:
+def suggest_setting(key, candidates):
+    """'did you mean X?' for a setting or section name, Celery 3 names mapped
+    to their Celery 5 ones, or a pointer to the docs."""
+    match = closest(key, candidates)
+    if match is None:
         return ('see "Configuration and defaults" in the Celery documentation '
                 'for the valid names')
-    match = by_key[close[0]]
-    new_name = LEGACY_NAMES.get(match.upper()) if lower else None
+    new_name = LEGACY_NAMES.get(match.upper())
     if new_name and new_name != match.lower():
         return f'did you mean "{new_name}" (formerly {match.upper()})?'
     return f'did you mean "{match}"?'
 
 
 # -- value conversion --------------------------------------------------------
-
-TRUE_WORDS = {'true', 'yes', 'on', '1'}
-FALSE_WORDS = {'false', 'no', 'off', '0'}
-
-
-def to_bool(path, section, key, value):
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ConfigError(path, section, key, f'"{value}" is not a boolean',
-                      'write true or false')
-
 
 def convert(path, section, key, name, value):
     """Convert the string ``value`` to the type Celery declares for ``name``."""
@@ -230,39 +153,6 @@ def convert(path, section, key, name, value):
         raise ConfigError(path, section, key,
                           f'"{value}" is not {ARTICLES[kind]}: {exc}',
                           HINTS.get(kind)) from None
-
-
-def to_list(value):
-    if value.startswith('['):
-        parsed = json.loads(value)
-        if not isinstance(parsed, list):
-            raise ValueError('expected a JSON list')
-        return parsed
-    return [item for item in value.replace(',', ' ').split() if item]
-
-
-def to_dict(value):
-    parsed = json.loads(value)
-    if not isinstance(parsed, dict):
-        raise ValueError('expected a JSON object')
-    return parsed
-
-
-def to_literal(value):
-    """A JSON value when the text is one (numbers, true, lists...), else text.
-
-    Used where Celery or kombu declare no type: ``0.05`` must reach the
-    transport as a float, a folder path as a string.
-    """
-    lowered = value.lower()
-    if lowered in ('true', 'false'):
-        return lowered == 'true'
-    if lowered in ('none', 'null'):
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 CONVERTERS = {
@@ -309,8 +199,8 @@ def read_subsections(parser, path, settings):
         elif prefix.lower().startswith('celery') and prefix not in (
                 'celery', 'celerybeat', 'celeryroute'):
             raise ConfigError(path, section, None, 'unknown section',
-                              suggest(prefix, ['celery', 'celerybeat',
-                                               'celeryroute']))
+                              suggest_setting(prefix, ['celery', 'celerybeat',
+                                                       'celeryroute']))
     if beat_schedule:
         settings['beat_schedule'] = beat_schedule
     if routes:
@@ -325,7 +215,7 @@ def dict_setting_name(path, section, name):
                      if option.type == 'dict']
     raise ConfigError(path, section, None,
                       f'"{name}" is not a Celery setting that takes keys',
-                      suggest(name, dict_settings))
+                      suggest_setting(name, dict_settings))
 
 
 def route_entry(path, section, items):
@@ -360,6 +250,10 @@ def apply_defaults(settings, path):
         # Beat's state lives beside the ini, not in the current directory.
         'beat_schedule_filename': os.path.join(var, 'celerybeat-schedule'),
     }
+    if (settings.get('result_backend') or '').startswith('db+sqlite:'):
+        # Worker processes, beat and the web app write results at once.
+        defaults['database_engine_callback'] = \
+            f'{tune_sqlite_engine.__module__}.{tune_sqlite_engine.__name__}'
     for name, value in defaults.items():
         settings.setdefault(name, value)
 

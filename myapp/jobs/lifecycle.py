@@ -15,25 +15,21 @@ from ..models.types import UTCDateTime, utcnow
 from .send_options import options_to_store
 from .values import error_type, head, jsonable, tail
 
-PARENT_ORIGIN = 'task:'
-
-
 def enqueue(dbsession, job_id, task_name, args, kwargs, options, origin):
-    """Record a job about to be sent; ``sent_at`` stays NULL until it is."""
+    """Record a job about to be sent; ``sent_at`` stays NULL until it is.
+
+    ``origin`` is an :class:`~myapp.celery_integration.Origin`.
+    """
     now = utcnow()
+    parent_id = origin.parent_id
     job = Job(id=job_id, task_name=task_name, args=jsonable(list(args)),
               kwargs=jsonable(dict(kwargs)),
               options=options_to_store(options, now), state=PENDING,
-              origin=head(origin, 255), parent_id=parent_of(origin),
+              origin=head(str(origin), 255),
+              parent_id=parent_id[:36] if parent_id else None,
               retries=0, created_at=now)
     dbsession.add(job)
     return job
-
-
-def parent_of(origin):
-    if origin.startswith(PARENT_ORIGIN):
-        return origin[len(PARENT_ORIGIN):][:36]
-    return None
 
 
 def mark_sent(dbsession, job_id):

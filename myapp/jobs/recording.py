@@ -7,10 +7,10 @@ arrive in a short transaction of their own.
 """
 import logging
 
-from ..celery_integration import (TaskEnqueued, TaskFailed, TaskProgress,
-                                  TaskRetrying, TaskRevoked, TaskSendFailed,
-                                  TaskSent, TaskStarted, TaskSucceeded,
-                                  WorkerReady)
+from ..celery_integration import (Origin, TaskEnqueued, TaskFailed,
+                                  TaskProgress, TaskRetrying, TaskRevoked,
+                                  TaskSendFailed, TaskSent, TaskStarted,
+                                  TaskSucceeded, WorkerReady)
 from . import lifecycle
 from .tasks import send_unsent
 
@@ -66,7 +66,7 @@ def on_revoked(event):
 
 def on_worker_ready(event):
     """Send what a broker outage left unsent, now that a worker listens."""
-    send_unsent.apply_async(origin=f'worker:{event.hostname}')
+    send_unsent.apply_async(origin=Origin.worker(event.hostname))
 
 
 SUBSCRIBERS = {

@@ -4,6 +4,7 @@ import zope.sqlalchemy
 from sqlalchemy import engine_from_config
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
+from ..celery_integration.sqlite import tune_sqlite_engine
 from .calculation import Calculation  # noqa: F401
 from .job import Job  # noqa: F401
 from .schema import check_schema_is_current
@@ -20,7 +21,9 @@ def get_engine(settings, prefix='sqlalchemy.'):
     settings = dict(settings)
     if os.environ.get(DATABASE_URL_VARIABLE):
         settings[prefix + 'url'] = os.environ[DATABASE_URL_VARIABLE]
-    return engine_from_config(settings, prefix)
+    # With the embedded defaults the web app, every worker process and beat
+    # write to one SQLite file: WAL and a busy timeout let them take turns.
+    return tune_sqlite_engine(engine_from_config(settings, prefix))
 
 
 def get_session_factory(engine):

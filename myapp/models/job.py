@@ -48,7 +48,8 @@ class Job(Base):
     error_message = Column(Text)
     error_traceback = Column(Text)
 
-    #: Who asked: ``http``, ``shell``, ``beat:NAME``, ``task:ID``...
+    #: Who asked: ``http``, ``shell``, ``beat:NAME``, ``task:ID``... (the
+    #: text of a ``myapp.celery_integration.Origin``, which reads it).
     origin = Column(String(255), nullable=False)
     parent_id = Column(String(36))
     worker = Column(String(255))

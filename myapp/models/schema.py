@@ -6,7 +6,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from ..celery_integration import StartupError
+from ..celery_integration.errors import StartupError
 
 ALEMBIC_FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                               'alembic')

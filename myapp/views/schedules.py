@@ -2,7 +2,7 @@
 from pyramid.view import view_config
 from sqlalchemy import select
 
-from ..celery_integration import celery_app
+from ..celery_integration import Origin, celery_app
 from ..celery_integration.schedule_info import describe, next_run
 from ..jobs.presentation import format_time
 from ..models import Job
@@ -40,7 +40,7 @@ def periodic_job(request, name, entry, zone):
 def last_run(request, name):
     """The newest job beat sent for this schedule (its origin names it)."""
     return request.dbsession.scalars(
-        select(Job).where(Job.origin == f'beat:{name}')
+        select(Job).where(Job.origin == str(Origin.beat(name)))
         .order_by(Job.created_at.desc()).limit(1)).first()
 
 

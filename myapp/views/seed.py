@@ -10,6 +10,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from .. import tasks
+from ..celery_integration import Origin
 
 SEED_PAGE = 'myapp:templates/seed_add.jinja2'
 
@@ -22,7 +23,7 @@ def seed_form(request):
 @view_config(route_name='seed.add', request_method='POST')
 def queue_add(request):
     check_csrf_token(request)
-    result = tasks.add.apply_async((5, 5), origin='http')
+    result = tasks.add.apply_async((5, 5), origin=Origin.http())
     return HTTPSeeOther(request.route_url('seed.result', id=result.id))
 
 

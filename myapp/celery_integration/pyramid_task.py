@@ -20,7 +20,6 @@ import logging
 import traceback
 
 import celery
-import sqlalchemy.exc
 import transaction
 from celery.exceptions import Ignore, Reject, Retry
 from celery.result import AsyncResult
@@ -30,39 +29,14 @@ from kombu.serialization import dumps
 from pyramid.scripting import prepare
 from pyramid.threadlocal import get_current_request
 
-from .compat import celery_app
+from .app import celery_app
 from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
                      TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
                      TaskSucceeded, has_subscribers, notify_in_own_transaction)
+from .origin import Origin
+from .transient import transient_error_test
 
 log = logging.getLogger(__name__)
-
-#: SQLSTATEs worth a retry: serialization failure, deadlock, lost connection.
-TRANSIENT_SQLSTATES = ('40001', '40P01', '08000', '08003', '08006', '57P01')
-#: MySQL/MariaDB: lock wait timeout, deadlock, server gone, connection lost.
-TRANSIENT_MYSQL_CODES = (1205, 1213, 2006, 2013)
-TRANSIENT_MESSAGES = ('database is locked', 'deadlock detected')
-
-
-def is_transient_error(exc):
-    """True when running the same task again may well succeed."""
-    if isinstance(exc, (transaction.interfaces.TransientError,
-                        sqlalchemy.exc.DisconnectionError)):
-        return True
-    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    original = exc.orig
-    code = getattr(original, 'sqlstate', None) or \
-        getattr(original, 'pgcode', None)
-    if code in TRANSIENT_SQLSTATES:
-        return True
-    args = getattr(original, 'args', ())
-    if args and args[0] in TRANSIENT_MYSQL_CODES:
-        return True
-    return any(text in str(original).lower() for text in TRANSIENT_MESSAGES)
-
 
 class TaskResult(AsyncResult):
     """An AsyncResult that knows its task's name without asking the backend.
@@ -140,7 +114,7 @@ class PyramidTask(celery.Task):
         except (Retry, Ignore, Reject):
             raise
         except Exception as exc:
-            if is_transient_error(exc) and \
+            if self.is_transient(exc) and \
                     self.request.retries < (self.max_retries or 0):
                 raise self.retry(exc=exc, countdown=self.backoff(exc))
             self.notify(TaskFailed, exc=exc,
@@ -160,6 +134,10 @@ class PyramidTask(celery.Task):
                         retries=self.request.retries + 1)
         return super().retry(args, kwargs, exc, throw, eta, countdown,
                              max_retries, **options)
+
+    def is_transient(self, exc):
+        """Is ``exc`` worth a retry?  The app decides (:mod:`.transient`)."""
+        return transient_error_test(self.registry)(exc)
 
     def check_not_skipped(self, args, kwargs):
         delivery = self.request.delivery_info or {}
@@ -225,8 +203,8 @@ class PyramidTask(celery.Task):
                     **options):
         """Send now, or when the caller's transaction commits (see module).
 
-        ``origin`` says who asked (``http``, ``beat:NAME``...); by default
-        the running task (``task:ID``) or ``shell``.
+        ``origin`` says who asked (an :class:`~.origin.Origin`, or its
+        text); by default the running task (``task:ID``) or ``shell``.
         """
         # A retry is sent while the failed run's transaction is still open;
         # it must go now, not wait for a commit that will never come.
@@ -237,7 +215,9 @@ class PyramidTask(celery.Task):
         self.check_call(args, kwargs)
         task_id = task_id or uuid()
         details = {'args': list(args or ()), 'kwargs': dict(kwargs or {}),
-                   'options': options, 'origin': origin or default_origin()}
+                   'options': options,
+                   'origin': Origin.parse(origin) if origin
+                   else default_origin()}
         txn = current_transaction()
         if txn is None:
             self.notify(TaskEnqueued, task_id, **details)
@@ -294,8 +274,8 @@ def default_origin():
     # celery.current_task is a proxy; it proxies None outside a task.
     running = getattr(celery.current_task, 'request', None)
     if running is not None and running.id and not running.called_directly:
-        return f'task:{running.id}'
-    return 'shell'
+        return Origin.task(running.id)
+    return Origin.shell()
 
 
 def task(function=None, **options):
