@@ -382,7 +382,7 @@ def test_a_view_that_fails_after_enqueueing_is_a_json_500_and_sends_nothing(
     def bug(job):
         raise RuntimeError('a bug')
 
-    monkeypatch.setattr('myapp.jobs.views.job_json', bug)
+    monkeypatch.setattr('myapp.jobs.api.job_json', bug)
     error = start(api, status=500).json
     assert error == {'error': 'internal error', 'detail': None}
     assert published == [] and all_jobs(api.app) == []

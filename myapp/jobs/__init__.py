@@ -8,7 +8,9 @@ pyramid_tm and pyramid_retry, which ``myapp.models`` includes):
   broker has not accepted yet (:mod:`.outbox`);
 * adds the ``config.expose_task(task)`` directive: only exposed tasks can
   be started over HTTP (:mod:`.exposure`);
-* serves the JSON API (:mod:`.views`; routes in :mod:`myapp.routes`);
+* starts and revokes jobs in one place (:mod:`.actions`), for the JSON API
+  (:mod:`.api`) and the job pages (:mod:`.pages`); routes are in
+  :mod:`myapp.routes`;
 * declares the housekeeping tasks ``myapp.jobs.tasks.send_unsent`` and
   ``myapp.jobs.tasks.purge_history`` (:mod:`.tasks`).
 """
@@ -18,5 +20,6 @@ from .exposure import expose_task
 def includeme(config):
     config.add_directive('expose_task', expose_task)
     config.include('.recording')
-    config.scan('.views')
+    config.scan('.api')
+    config.scan('.pages')
     config.scan('.errors')

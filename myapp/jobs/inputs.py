@@ -78,12 +78,34 @@ class StartRequest:
         return cls.from_body(json_body(request, cls.FIELDS))
 
     @classmethod
+    def from_form(cls, request):
+        """The dashboard's form: ``task``, and ``args`` and ``kwargs`` as
+        JSON text, as large as a JSON body may be."""
+        check_body_size(request)
+        form = request.POST
+        return cls.from_body({
+            'task': form.get('task', ''),
+            'args': json_field(form, 'args', empty=[]),
+            'kwargs': json_field(form, 'kwargs', empty={}),
+        })
+
+    @classmethod
     def from_body(cls, body):
         """From the fields of a JSON body, or of the dashboard's form."""
         return cls(task=task_name(body.get('task')),
                    args=typed(body, 'args', list, [], 'an array'),
                    kwargs=typed(body, 'kwargs', dict, {}, 'an object'),
                    options=schedule_options(body))
+
+
+def json_field(form, name, empty):
+    text = form.get(name, '').strip()
+    if not text:
+        return empty
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise invalid(name, f'not JSON: {exc}') from None
 
 
 def task_name(value):

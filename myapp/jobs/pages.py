@@ -1,99 +1,89 @@
-"""What the job pages (:mod:`myapp.views.jobs`) need from the jobs package.
+"""The job pages: start a job, follow it, cancel it.
 
-The pages start and cancel jobs the way the JSON API does: the dashboard's
-form becomes the API's :class:`~.inputs.StartRequest`, checked by the same
-rules, and a problem is the same :class:`~.errors.ApiError`, shown on the
-page instead of as JSON.  Jobs are shown as the API shows them
-(:func:`~.presentation.job_json`), so the pages and ``static/jobs.js``, which
-updates them from the API, read the same fields.
+``/jobs`` is the dashboard: a form to start an exposed task, and the recent
+jobs.  ``/jobs/{id}`` follows one job, with a button to cancel it.  Plain
+HTML forms, each with a CSRF token; without JavaScript a reload shows the
+latest state, and ``static/jobs.js`` adds live updates from the JSON API.
+
+The form is read by the API's rules (:class:`~.inputs.StartRequest`) and
+the job started or cancelled by :mod:`.actions`, as over the API; a refusal
+is the API's error, shown on the page.
 """
-import json
+from pyramid.csrf import check_csrf_token
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.view import view_config
 
-from ..models.job import FINISHED
-from . import lifecycle
-from .exposure import exposed_tasks
-from .inputs import (StartRequest, check_body_size, invalid,
-                     refuse_constant)
-from .pagination import page_query, split_page
-from .presentation import job_json
-from .views import broadcast_revoke, startable_task
+from ..models import Job
+from . import actions
+from .errors import ApiError
+from .inputs import StartRequest
+from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
+                           startable_tasks)
 
-#: How many jobs the dashboard lists (and jobs.js asks the API for).
-RECENT_JOBS = 20
-
-
-# -- starting and cancelling -------------------------------------------
-
-def start_request_from_form(request):
-    """The form's ``task``, and its ``args`` and ``kwargs`` as JSON text,
-    as large as a JSON body may be."""
-    check_body_size(request)
-    form = request.POST
-    return StartRequest.from_body({
-        'task': form.get('task', ''),
-        'args': json_field(form, 'args', empty=[]),
-        'kwargs': json_field(form, 'kwargs', empty={}),
-    })
+DASHBOARD = 'myapp:templates/jobs.jinja2'
+JOB_PAGE = 'myapp:templates/job.jinja2'
 
 
-def json_field(form, name, empty):
-    text = form.get(name, '').strip()
-    if not text:
-        return empty
+@view_config(route_name='jobs', request_method='GET', renderer=DASHBOARD)
+def dashboard(request):
+    return dashboard_values(request)
+
+
+@view_config(route_name='jobs', request_method='POST', renderer=DASHBOARD)
+def start_job_from_form(request):
+    """Start the job and show it; bad input shows the form again, with the
+    API's error, and queues nothing."""
+    check_csrf_token(request)
     try:
-        return json.loads(text, parse_constant=refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise invalid(name, f'not JSON: {exc}') from None
+        job = actions.start_job(request, StartRequest.from_form(request))
+    except ApiError as exc:
+        request.response.status = exc.status
+        return dashboard_values(request, form=request.POST, error=exc)
+    return HTTPSeeOther(request.route_url('job', id=job.id))
 
 
-def start_job(request, asked):
-    """Queue the job (it leaves when the request commits); return its id."""
-    task = startable_task(request, asked)
-    return task.apply_async(asked.args, asked.kwargs, origin='http',
-                            **asked.options).id
+def dashboard_values(request, form=None, error=None):
+    return {
+        'tasks': startable_tasks(request.registry),
+        'form': form or {},
+        'error': error,
+        'jobs': recent_jobs(request.dbsession),
+        'jobs_api_url': request.route_url('api.jobs',
+                                          _query={'limit': RECENT_JOBS}),
+    }
 
 
-def cancel_job(request, job):
+@view_config(route_name='job', request_method='GET', renderer=JOB_PAGE)
+def job_page(request):
+    return job_page_values(request, find_job(request))
+
+
+@view_config(route_name='job.cancel', request_method='POST',
+             renderer=JOB_PAGE)
+def cancel(request):
     """Revoke it as ``POST /api/jobs/ID/revoke`` does, without terminate:
-    a queued job never runs, a running one stops at its next progress
-    report, sooner if the broadcast reaches its worker.  False if it has
-    already finished."""
-    if not lifecycle.revoke(request.dbsession, job.id):
-        return False
-    request.tm.get().addAfterCommitHook(broadcast_revoke,
-                                        args=(job.id, False))
-    return True
+    a running job stops at its next progress report, sooner if the
+    broadcast reaches its worker."""
+    check_csrf_token(request)
+    job = find_job(request)
+    if actions.revoke_job(request, job):
+        return HTTPSeeOther(request.route_url('job', id=job.id))
+    request.response.status = 409
+    return job_page_values(request, job,
+                           error='It has already finished: there is '
+                                 'nothing to cancel.')
 
 
-# -- showing -----------------------------------------------------------
-
-def job_for_page(job):
-    """The job as the API shows it, plus whether it has finished, the call
-    as text and the result as JSON text."""
-    shown = job_json(job)
-    shown['finished'] = job.state in FINISHED
-    shown['call'] = call_text(shown['task'], shown['args'], shown['kwargs'])
-    shown['result_text'] = json.dumps(shown['result'])
-    return shown
+def job_page_values(request, job, error=None):
+    return {
+        'job': job_for_page(job),
+        'error': error,
+        'job_api_url': request.route_url('api.job', id=job.id),
+    }
 
 
-def call_text(task, args, kwargs):
-    """``myapp.tasks.slow_add(2, 3, seconds=3)``, values written in JSON."""
-    arguments = [json.dumps(value) for value in args]
-    arguments += [f'{name}={json.dumps(value)}'
-                  for name, value in kwargs.items()]
-    return f'{task}({", ".join(arguments)})'
-
-
-def recent_jobs(dbsession, limit=RECENT_JOBS):
-    """The newest jobs first, as :func:`job_for_page` shows them."""
-    jobs, _ = split_page(dbsession.scalars(page_query(limit)).all(), limit)
-    return [job_for_page(job) for job in jobs]
-
-
-def startable_tasks(registry):
-    """The exposed tasks as ``GET /api/tasks`` describes them, each with its
-    call signature, e.g. ``slow_add(x: float, y: float, seconds: int = 10)``.
-    """
-    return [dict(exposed.describe(), signature=f'{name}{exposed.signature}')
-            for name, exposed in sorted(exposed_tasks(registry).items())]
+def find_job(request):
+    job = request.dbsession.get(Job, request.matchdict['id'])
+    if job is None:
+        raise HTTPNotFound()
+    return job

@@ -1,9 +1,21 @@
-"""Jobs as the API shows them."""
+"""Jobs as the API and the pages show them.
+
+The pages show a job as the API does (:func:`job_json`) plus a few fields
+for people, so the pages and ``static/jobs.js``, which updates them from
+the API, read the same fields.
+"""
 import datetime
+import json
 
 from ..celery_integration import celery_app
+from ..models.job import FINISHED
 from ..models.types import UTC
+from .exposure import exposed_tasks
+from .pagination import page_query, split_page
 from .values import plain_number
+
+#: How many jobs the dashboard lists (and jobs.js asks the API for).
+RECENT_JOBS = 20
 
 
 def format_time(value):
@@ -66,3 +78,37 @@ def stored_time(text):
     # Only pshell code sends a naive eta; Celery reads it in its timezone,
     # UTC unless configured.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- the pages ---------------------------------------------------------
+
+def job_for_page(job):
+    """The job as the API shows it, plus whether it has finished, the call
+    as text and the result as JSON text."""
+    shown = job_json(job)
+    shown['finished'] = job.state in FINISHED
+    shown['call'] = call_text(shown['task'], shown['args'], shown['kwargs'])
+    shown['result_text'] = json.dumps(shown['result'])
+    return shown
+
+
+def call_text(task, args, kwargs):
+    """``myapp.tasks.slow_add(2, 3, seconds=3)``, values written in JSON."""
+    arguments = [json.dumps(value) for value in args]
+    arguments += [f'{name}={json.dumps(value)}'
+                  for name, value in kwargs.items()]
+    return f'{task}({", ".join(arguments)})'
+
+
+def recent_jobs(dbsession, limit=RECENT_JOBS):
+    """The newest jobs first, as :func:`job_for_page` shows them."""
+    jobs, _ = split_page(dbsession.scalars(page_query(limit)).all(), limit)
+    return [job_for_page(job) for job in jobs]
+
+
+def startable_tasks(registry):
+    """The exposed tasks as ``GET /api/tasks`` describes them, each with its
+    call signature, e.g. ``slow_add(x: float, y: float, seconds: int = 10)``.
+    """
+    return [dict(exposed.describe(), signature=f'{name}{exposed.signature}')
+            for name, exposed in sorted(exposed_tasks(registry).items())]

@@ -1,0 +1,108 @@
+"""What can be done to jobs: start one, revoke one.
+
+The one place for it: the JSON API (:mod:`.api`) and the pages
+(:mod:`.pages`) both call these functions, so a job started or revoked
+from a page is checked, recorded and sent exactly as over the API.  A
+refusal is an :class:`~.errors.ApiError`, which the API answers as JSON and
+the pages show on the page.
+"""
+import logging
+
+import pyramid_retry
+import sqlalchemy.exc
+from sqlalchemy import select
+
+from ..celery_integration import Origin, celery_app
+from ..models.job import Job
+from . import lifecycle
+from .errors import ApiError
+from .exposure import InvalidArguments, exposed_task, exposed_tasks
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyKeyRace(pyramid_retry.RetryableException):
+    """Another request with the same key committed first: try again, and
+    find its job."""
+
+
+def start_job(request, asked, idempotency_key=None):
+    """Record the job and queue its message (sent when the request
+    commits); return its :class:`~myapp.models.Job`.
+
+    With an ``idempotency_key``, a request made again (a client retrying
+    after a lost answer) gets the first request's job instead of a second.
+    """
+    if idempotency_key is not None:
+        earlier = request.dbsession.scalar(
+            select(Job).where(Job.idempotency_key == idempotency_key))
+        if earlier is not None:
+            return same_request(earlier, asked)
+    task = startable_task(request.registry, asked)
+    sent = task.apply_async(asked.args, asked.kwargs, origin=Origin.http(),
+                            **asked.options)
+    job = request.dbsession.get(Job, sent.id)  # recorded by .recording
+    if idempotency_key is not None:
+        claim_idempotency_key(request.dbsession, job, idempotency_key)
+    return job
+
+
+def startable_task(registry, asked):
+    """The exposed task ``asked`` names, its arguments checked."""
+    exposed = exposed_task(registry, asked.task)
+    if exposed is None:
+        raise ApiError(400, f'task "{asked.task}" cannot be started over '
+                       'HTTP', {'available': sorted(exposed_tasks(registry))})
+    try:
+        exposed.check_arguments(asked.args, asked.kwargs)
+    except InvalidArguments as exc:
+        raise ApiError(400, str(exc), exc.detail) from None
+    return exposed.task
+
+
+def same_request(job, asked):
+    """The job a key names, provided the key is used for the same call."""
+    if (job.task_name, job.args, job.kwargs) != \
+            (asked.task, asked.args, asked.kwargs):
+        raise ApiError(422, 'this Idempotency-Key was used for another '
+                       'request', {'job': job.id})
+    return job
+
+
+def claim_idempotency_key(dbsession, job, key):
+    job.idempotency_key = key
+    try:
+        dbsession.flush()
+    except sqlalchemy.exc.IntegrityError:
+        # The unique key: a concurrent request took it between our look-up
+        # and now.  This transaction (and its send) is abandoned; the retry
+        # finds the other request's job.
+        raise IdempotencyKeyRace(key) from None
+
+
+def revoke_job(request, job, terminate=False):
+    """Revoke it: a queued job never runs, a running one stops.  False if
+    it has already finished (nothing changes then).
+
+    The row says REVOKED at once, and every run checks the row as it
+    starts and at each progress report; the broadcast to the workers
+    (after commit) stops it sooner, or at once with ``terminate``.
+    """
+    if not lifecycle.revoke(request.dbsession, job.id):
+        request.dbsession.refresh(job)
+        return False
+    request.dbsession.refresh(job)
+    request.tm.get().addAfterCommitHook(broadcast_revoke,
+                                        args=(job.id, terminate))
+    return True
+
+
+def broadcast_revoke(committed, job_id, terminate):
+    if not committed:
+        return
+    try:
+        celery_app.control.revoke(job_id, terminate=terminate)
+    except Exception as exc:
+        # The row is REVOKED: the job stops at its next check anyway.
+        log.warning('revoke of job %s not broadcast: %s: %s', job_id,
+                    type(exc).__name__, exc)
