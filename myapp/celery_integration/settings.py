@@ -17,6 +17,7 @@ import os
 import pytz
 from celery.app.defaults import NAMESPACES, _TO_NEW_KEY, flatten
 
+from . import filesystem
 from .errors import ConfigError, closest
 from .ini import (read_ini, section_items, to_bool, to_dict, to_list,
                   to_literal, var_directory)
@@ -250,6 +251,9 @@ def apply_defaults(settings, path):
         # Beat's state lives beside the ini, not in the current directory.
         'beat_schedule_filename': os.path.join(var, 'celerybeat-schedule'),
     }
+    if (settings.get('broker_url') or '').startswith('filesystem:'):
+        # Never a half-written message (see .filesystem).
+        defaults['broker_transport'] = f'{filesystem.__name__}:Transport'
     if (settings.get('result_backend') or '').startswith('db+sqlite:'):
         # Worker processes, beat and the web app write results at once.
         defaults['database_engine_callback'] = \
