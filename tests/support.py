@@ -1,12 +1,15 @@
-"""Test helpers: ini files for each backend, real worker processes, services.
+"""Test helpers: ini files for each backend, databases migrated in this
+process, real worker processes, services.
 
 Service-backed tests skip with a reason when the service is not reachable on
 localhost, unless ``MYAPP_REQUIRE_SERVICES=1`` (set by ``.ci/run``), which
 turns that skip into a failure.
 """
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,6 +19,7 @@ import uuid
 import pytest
 
 BIN = os.path.dirname(sys.executable)
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRE_SERVICES = os.environ.get('MYAPP_REQUIRE_SERVICES') == '1'
 
 SERVICES = {
@@ -147,9 +151,45 @@ def run_command(*args, timeout=60, **kwargs):
                           timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
 
 
-def initialize_db(ini):
-    result = run_command('initialize_myapp_db', ini)
-    assert result.returncode == 0, result.stderr
+MIGRATION_INI = """\
+[app:main]
+use = egg:myapp
+sqlalchemy.url = {url}
+
+[alembic]
+script_location = myapp:alembic
+"""
+
+
+def migrate(url, directory):
+    """Bring the database at ``url`` to the current schema, in this process:
+    ``initialize_myapp_db``'s own code, run on an ini without [loggers] so
+    that the test process's logging is left as it is."""
+    from myapp.scripts import initialize_db
+
+    ini = os.path.join(str(directory), 'migrate.ini')
+    with open(ini, 'w') as handle:
+        handle.write(MIGRATION_INI.format(url=url))
+    initialize_db.main(['initialize_myapp_db', ini])
+
+
+def database_of(ini):
+    """The URL of the ini's app database, as the app reads it."""
+    from pyramid.paster import get_appsettings
+
+    from myapp.models import get_engine
+
+    engine = get_engine(get_appsettings(ini))
+    engine.dispose()
+    return engine.url
+
+
+def copy_sqlite(source, target):
+    """Copy a SQLite database with SQLite's backup (safe in WAL mode)."""
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with contextlib.closing(sqlite3.connect(source)) as origin, \
+            contextlib.closing(sqlite3.connect(target)) as copy:
+        origin.backup(copy)
 
 
 class Worker:
