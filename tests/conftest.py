@@ -17,9 +17,19 @@ from myapp.celery_integration import celery_app
 from myapp.models import Calculation, Job
 
 from .jobs_support import transaction_of
-from .support import (DATABASES, POSTGRES_ADMIN_URL, POSTGRES_DB,
-                      copy_sqlite, database_of, migrate, require,
-                      write_ini)
+from .support import (DATABASES, FAST_LANE, POSTGRES_ADMIN_URL, POSTGRES_DB,
+                      copy_sqlite, database_of, migrate, processes_refused,
+                      require, write_ini)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def fast_lane_guard():
+    """In the fast lane, a test that starts a process fails (see support)."""
+    if not FAST_LANE:
+        yield
+        return
+    with processes_refused():
+        yield
 
 
 @pytest.fixture(scope='session')

@@ -4,6 +4,10 @@ process, real worker processes, services.
 Service-backed tests skip with a reason when the service is not reachable on
 localhost, unless ``MYAPP_REQUIRE_SERVICES=1`` (set by ``.ci/run``), which
 turns that skip into a failure.
+
+``MYAPP_FAST_LANE=1`` (set by ``make test-fast``) makes a test that starts a
+process or needs a service fail and say which marker it lacks: the fast lane
+deselects by marker, so an unmarked slow test must not pass there unseen.
 """
 import contextlib
 import os
@@ -21,6 +25,7 @@ import pytest
 BIN = os.path.dirname(sys.executable)
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRE_SERVICES = os.environ.get('MYAPP_REQUIRE_SERVICES') == '1'
+FAST_LANE = os.environ.get('MYAPP_FAST_LANE') == '1'
 
 SERVICES = {
     'redis': ('127.0.0.1', 6379),
@@ -72,6 +77,9 @@ def service_available(name):
 def require(*names):
     """Skip (or, in CI, fail) unless every named service answers."""
     for name in names:
+        if FAST_LANE:
+            pytest.fail(f'this test needs {name}: mark it '
+                        '@pytest.mark.services', pytrace=False)
         if not service_available(name):
             host, port = SERVICES[name]
             message = f'{name} is not reachable on {host}:{port}'
@@ -149,6 +157,19 @@ def run_command(*args, timeout=60, **kwargs):
     command = [os.path.join(BIN, args[0]), *args[1:]]
     return subprocess.run(command, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
+
+
+@contextlib.contextmanager
+def processes_refused():
+    """While open, starting any process (a worker, a console script, a
+    browser's driver) fails the test with the marker it lacks."""
+    def refuse(args, *more, **options):
+        pytest.fail(f'this test starts a process ({args}): mark it '
+                    '@pytest.mark.worker', pytrace=False)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, 'Popen', refuse)
+        yield
 
 
 MIGRATION_INI = """\

@@ -15,6 +15,8 @@ from myapp.models import Calculation
 
 from .support import Worker, write_ini
 
+pytestmark = pytest.mark.worker
+
 EVERY_SECOND = """
     [celerybeat:tick]
     task = myapp.tasks.record_sum

@@ -28,6 +28,8 @@ try:
 except ImportError:
     webdriver = None
 
+pytestmark = [pytest.mark.worker, pytest.mark.browser]
+
 CHROMIUM = '/usr/bin/chromium'
 CHROMEDRIVER = '/usr/bin/chromedriver'
 CHROMIUM_FLAGS = (

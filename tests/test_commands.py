@@ -27,6 +27,7 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize('command', ['pceleryd', 'pcelerybeat'])
 def test_usage_without_an_ini(command):
     result = run_command(command)
@@ -34,6 +35,7 @@ def test_usage_without_an_ini(command):
     assert f'usage: {command} INI' in result.stderr
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize('command', ['pceleryd', 'pcelerybeat',
                                      'initialize_myapp_db'])
 def test_a_missing_ini_is_one_line(command, tmp_path):
@@ -41,6 +43,7 @@ def test_a_missing_ini_is_one_line(command, tmp_path):
     assert_one_line_error(result, 'missing.ini: no such file')
 
 
+@pytest.mark.worker
 def test_a_misspelt_setting_stops_the_worker_with_one_line(tmp_path,
                                                            initialize_db):
     ini = initialize_db(write_ini(tmp_path, celery='worker_concurency = 4'))
@@ -50,6 +53,7 @@ def test_a_misspelt_setting_stops_the_worker_with_one_line(tmp_path,
                           'did you mean "worker_concurrency"?')
 
 
+@pytest.mark.worker
 def test_an_app_that_fails_to_boot_stops_the_worker(tmp_path):
     # pyramid_celery issue 66: a traceback, then a worker with defaults.
     ini = write_ini(tmp_path)  # database never initialised
@@ -69,6 +73,7 @@ def test_the_web_app_refuses_an_uninitialised_database(tmp_path):
         get_app(ini)
 
 
+@pytest.mark.worker
 def test_initialize_db_is_idempotent(tmp_path):
     ini = write_ini(tmp_path)
     for _ in range(2):
@@ -77,6 +82,7 @@ def test_initialize_db_is_idempotent(tmp_path):
     get_app(ini)  # and the app accepts the result
 
 
+@pytest.mark.worker
 def test_pyramid_celery_imports_on_python_3_12(tmp_path, initialize_db):
     """Python 3.12 removed configparser.SafeConfigParser (issue 105)."""
     simulate = 'import configparser; del configparser.SafeConfigParser; '
@@ -106,6 +112,7 @@ def start_beat(ini):
                   ready_text='beat: Starting...').start()
 
 
+@pytest.mark.worker
 def test_beat_keeps_its_state_in_var_beside_the_ini(beat_ini, tmp_path):
     beat = start_beat(beat_ini)
     try:
@@ -121,6 +128,7 @@ def test_beat_keeps_its_state_in_var_beside_the_ini(beat_ini, tmp_path):
         beat.stop()
 
 
+@pytest.mark.worker
 def test_a_second_beat_on_the_same_ini_is_refused(beat_ini):
     beat = start_beat(beat_ini)
     try:
@@ -133,6 +141,7 @@ def test_a_second_beat_on_the_same_ini_is_refused(beat_ini):
         beat.stop()
 
 
+@pytest.mark.worker
 def test_beat_restarts_after_sigkill_and_ignores_a_stale_pidfile(beat_ini,
                                                                  tmp_path):
     beat = start_beat(beat_ini)
@@ -157,6 +166,7 @@ def test_ini_vars_are_passed_to_the_app(tmp_path):
         parse_ini_vars('oops')
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize('command', ['pcelerybeat', 'pceleryd'])
 def test_a_periodic_job_for_an_unknown_task_stops_worker_and_beat(
         command, tmp_path, initialize_db):

@@ -16,6 +16,8 @@ from myapp.models import Calculation
 from .support import (BACKENDS, BIN, BROKERS, DATABASES, PROJECT, Worker,
                       require, write_ini)
 
+pytestmark = pytest.mark.worker
+
 
 @pytest.fixture(scope='module')
 def embedded(tmp_path_factory, initialize_db):
@@ -131,6 +133,7 @@ def test_plain_celery_command_with_pyramid_celery_app(tmp_path,
         assert [s['pool']['max-concurrency'] for s in stats.values()] == [3]
 
 
+@pytest.mark.services
 def test_redis_broker_and_results(tmp_path, initialize_db):
     require('redis')
     ini = initialize_db(write_ini(tmp_path, broker='redis', backend='redis'))
@@ -140,6 +143,7 @@ def test_redis_broker_and_results(tmp_path, initialize_db):
         assert celery_app.control.inspect(timeout=3).ping()
 
 
+@pytest.mark.services
 def test_rabbitmq_broker_postgresql_results_and_database(tmp_path,
                                                          postgres_database):
     require('rabbitmq', 'postgresql')
@@ -151,6 +155,7 @@ def test_rabbitmq_broker_postgresql_results_and_database(tmp_path,
         assert celery_app.control.inspect(timeout=3).ping()
 
 
+@pytest.mark.services
 def test_redis_broker_postgresql_results(tmp_path, postgres_database):
     require('redis', 'postgresql')
     ini = write_ini(tmp_path, broker='redis', backend='postgresql',
@@ -159,6 +164,7 @@ def test_redis_broker_postgresql_results(tmp_path, postgres_database):
         check_round_trip(get_app(ini))
 
 
+@pytest.mark.services
 def test_production_ini_with_secrets_from_the_environment(
         tmp_path, postgres_database, monkeypatch):
     require('rabbitmq', 'redis', 'postgresql')

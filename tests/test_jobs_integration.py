@@ -14,6 +14,8 @@ from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, load_job, poll_job,
                            set_state, wait_until)
 from .support import Worker, require, write_ini
 
+pytestmark = pytest.mark.worker
+
 
 def start(api, task, *args, status=202, **fields):
     body = {'task': task, 'args': list(args), **fields}
@@ -143,6 +145,7 @@ def test_jobs_sent_from_pshell_code_are_recorded(api):
 
 # -- other brokers ---------------------------------------------------------
 
+@pytest.mark.services
 @pytest.mark.parametrize('broker', ['redis', 'rabbitmq'])
 def test_jobs_over_http_on_a_server_broker(tmp_path, initialize_db, broker):
     require(broker)

@@ -132,6 +132,7 @@ def test_a_worker_start_sends_the_sweeper(app, published):
     assert published == [sweeper.id]
 
 
+@pytest.mark.services
 def test_on_postgresql_a_locked_job_is_skipped_not_sent_twice(
         tmp_path, postgres_database, published):
     ini = write_ini(tmp_path, broker='memory', database='postgresql')

@@ -83,6 +83,7 @@ def test_the_page_lists_them_without_javascript(scheduled):
     assert 'myapp.tasks.xsum' in page.text
 
 
+@pytest.mark.worker
 def test_beat_runs_land_in_the_job_history_with_their_schedule(scheduled):
     ini, app = scheduled
     with Worker(ini, '--beat'):
