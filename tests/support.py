@@ -63,6 +63,30 @@ control_folder = %(here)s/var/broker/control
 processed_folder = %(here)s/var/broker/processed
 polling_interval = 0.05
 """
+#: INFO and up to stderr: the worker's log (its "ready."), as pserve's.
+LOGGING = """
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+"""
 
 
 def service_available(name):
@@ -116,28 +140,7 @@ def write_ini(directory, broker='filesystem', backend='sqlite',
 
         [alembic]
         script_location = myapp:alembic
-
-        [loggers]
-        keys = root
-
-        [handlers]
-        keys = console
-
-        [formatters]
-        keys = generic
-
-        [logger_root]
-        level = INFO
-        handlers = console
-
-        [handler_console]
-        class = StreamHandler
-        args = (sys.stderr,)
-        level = NOTSET
-        formatter = generic
-
-        [formatter_generic]
-        format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+        {logging}
         """).format(database=DATABASES.get(database, database),
                     session='' if session_secret is None
                     else f'session.secret = {session_secret}',
@@ -145,7 +148,8 @@ def write_ini(directory, broker='filesystem', backend='sqlite',
                     backend=BACKENDS.get(backend, backend), queue=RUN_QUEUE,
                     concurrency=concurrency,
                     celery=textwrap.dedent(celery), transport=transport,
-                    extra=textwrap.dedent(extra), app=textwrap.dedent(app))
+                    extra=textwrap.dedent(extra), app=textwrap.dedent(app),
+                    logging=LOGGING)
     path = os.path.join(directory, 'test.ini')
     with open(path, 'w') as handle:
         handle.write(text)
@@ -217,13 +221,14 @@ class Worker:
     """A real ``pceleryd`` (or ``pcelerybeat``) process, stopped by its pid.
 
     ``Worker(ini, '--beat')`` runs ``pceleryd ini --beat``; ``command`` and
-    ``argv`` run another form (``pcelerybeat``, ``celery -A ...``).
+    ``argv`` run another form (``pcelerybeat``, ``celery -A ...``); ``env``
+    replaces the environment (None: this process's).
     """
 
     def __init__(self, ini, *options, command='pceleryd', argv=None,
-                 ready_text='ready.'):
+                 ready_text='ready.', env=None):
         self.argv = [command, *(argv or [ini, *options])]
-        self.command, self.ready_text = command, ready_text
+        self.command, self.ready_text, self.env = command, ready_text, env
         self.log_path = os.path.join(os.path.dirname(ini),
                                      f'{command}-{uuid.uuid4().hex[:6]}.log')
         self.process = None
@@ -234,7 +239,7 @@ class Worker:
         self.process = subprocess.Popen(
             [os.path.join(BIN, self.argv[0]), *self.argv[1:]],
             stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.monotonic() + timeout
         while self.ready_text not in self.output():
             if self.process.poll() is not None:
