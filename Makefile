@@ -1,13 +1,16 @@
-# make run   set up a virtualenv, create the database, and run the web app
-#            with a worker and the scheduler on the embedded setup
-# make test  set up the same virtualenv and run the whole test suite
+# make run        set up a virtualenv, create the database, and run the web
+#                 app with a worker and the scheduler on the embedded setup
+# make test       set up the same virtualenv and run the whole test suite
+# make test-fast  the same, without the tests marked worker, services or
+#                 browser (pytest.ini); there, starting a process fails
+#                 the test instead of slowing the lane down
 
 PYTHON ?= python3
 VENV ?= .venv
 INI ?= development.ini
 BIN = $(VENV)/bin
 
-.PHONY: setup run test clean
+.PHONY: setup run test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +29,9 @@ run: setup
 
 test: setup
 	$(BIN)/pytest
+
+test-fast: setup
+	MYAPP_FAST_LANE=1 $(BIN)/pytest -m "not worker and not services and not browser"
 
 clean:
 	rm -rf var .pytest_cache

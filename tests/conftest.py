@@ -1,37 +1,92 @@
+"""Fixtures of the whole suite.
+
+Databases: the schema is made once per run, in this process (Alembic, as
+``initialize_myapp_db`` runs it), in a SQLite template; each ini that needs
+a database gets a copy (:func:`initialize_db`), so a test with a worker
+still has its own database and broker folders.  Tests of the app without a
+worker share one database per module (:func:`module_ini`), emptied before
+each test (:func:`app`).  PostgreSQL: one database per run, migrated once.
+"""
 import pytest
+import webtest
 from celery import signals
 from pyramid.paster import get_app
+from sqlalchemy import delete
 
 from myapp.celery_integration import celery_app
+from myapp.models import Calculation, Job
 
-from .support import (POSTGRES_ADMIN_URL, POSTGRES_DB, initialize_db, require,
-                      write_ini)
-
-
-@pytest.fixture
-def ini(tmp_path):
-    """An initialised embedded-setup ini (filesystem broker, SQLite)."""
-    path = write_ini(tmp_path)
-    initialize_db(path)
-    return path
+from .jobs_support import transaction_of
+from .support import (DATABASES, FAST_LANE, POSTGRES_ADMIN_URL, POSTGRES_DB,
+                      copy_sqlite, database_of, migrate, processes_refused,
+                      require, write_ini)
 
 
-@pytest.fixture
-def memory_ini(tmp_path):
-    """In-memory broker: sends are real, no worker consumes them."""
-    path = write_ini(tmp_path, broker='memory')
-    initialize_db(path)
-    return path
-
-
-@pytest.fixture
-def app(memory_ini):
-    return get_app(memory_ini)
+@pytest.fixture(scope='session', autouse=True)
+def fast_lane_guard():
+    """In the fast lane, a test that starts a process fails (see support)."""
+    if not FAST_LANE:
+        yield
+        return
+    with processes_refused():
+        yield
 
 
 @pytest.fixture(scope='session')
-def postgres_database():
-    """A fresh PostgreSQL database for this test run."""
+def database_template(tmp_path_factory):
+    """A SQLite database at the current schema, migrated once per run."""
+    directory = tmp_path_factory.mktemp('template')
+    path = directory / 'myapp.sqlite'
+    migrate(f'sqlite:///{path}', directory)
+    return str(path)
+
+
+@pytest.fixture(scope='session')
+def initialize_db(database_template):
+    """``initialize_db(ini)``: the ini's SQLite database, at the current
+    schema (a copy of the template), without a process."""
+    def initialize(ini):
+        url = database_of(ini)
+        assert url.get_backend_name() == 'sqlite', \
+            f'{url}: a PostgreSQL test takes the postgres_database fixture'
+        copy_sqlite(database_template, url.database)
+        return ini
+
+    return initialize
+
+
+@pytest.fixture(scope='module')
+def module_ini(tmp_path_factory, initialize_db):
+    """An ini on an in-memory broker (sends are real, no worker consumes
+    them), with one database per test module."""
+    return initialize_db(write_ini(tmp_path_factory.mktemp('app'),
+                                   broker='memory'))
+
+
+@pytest.fixture
+def app(module_ini):
+    """The app, its tables emptied, and Celery configured for it.
+
+    Each test gets an app of its own (milliseconds) and its engine, closed
+    afterwards so that a module's tests do not pile up open connections.
+    """
+    app = get_app(module_ini)
+    with transaction_of(app) as request:
+        request.dbsession.execute(delete(Job))
+        request.dbsession.execute(delete(Calculation))
+    yield app
+    app.registry['dbsession_factory'].kw['bind'].dispose()
+
+
+@pytest.fixture
+def api(app):
+    return webtest.TestApp(app)
+
+
+@pytest.fixture(scope='session')
+def postgres_database(tmp_path_factory):
+    """A fresh PostgreSQL database for this test run, at the current
+    schema."""
     require('postgresql')
     from sqlalchemy import create_engine, text
 
@@ -40,6 +95,7 @@ def postgres_database():
         connection.execute(
             text(f'DROP DATABASE IF EXISTS {POSTGRES_DB} WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE {POSTGRES_DB}'))
+    migrate(DATABASES['postgresql'], tmp_path_factory.mktemp('postgresql'))
     yield POSTGRES_DB
     with admin.connect() as connection:
         connection.execute(

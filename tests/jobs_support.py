@@ -1,46 +1,24 @@
-"""Helpers and fixtures of the jobs tests (tests/test_jobs_*.py).
-
-A module uses the fixtures by importing them, with those they depend on:
-``from .jobs_support import api, jobs_app, module_ini``.
+"""Helpers of the jobs tests (tests/test_jobs_*.py, test_job_pages.py);
+their fixtures (``app``, ``api``) are in conftest.py.
 """
 import contextlib
 import time
 
-import pytest
 import transaction
-import webtest
-from pyramid.paster import get_app
 from pyramid.scripting import prepare
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from myapp.models import Job
 
-from .support import initialize_db, write_ini
-
 FINISHED = ('SUCCESS', 'FAILURE', 'REVOKED')
-
-
-@pytest.fixture(scope='module')
-def module_ini(tmp_path_factory):
-    """An ini on an in-memory broker, with one database per test module
-    (creating a database is what costs; an app takes milliseconds)."""
-    ini = write_ini(tmp_path_factory.mktemp('jobs'), broker='memory')
-    initialize_db(ini)
-    return ini
-
-
-@pytest.fixture
-def jobs_app(module_ini):
-    """The app, with an empty jobs table, and Celery configured for it."""
-    app = get_app(module_ini)
-    with transaction_of(app) as request:
-        request.dbsession.execute(delete(Job))
-    return app
-
-
-@pytest.fixture
-def api(jobs_app):
-    return webtest.TestApp(jobs_app)
+#: A broker nobody listens on, and kombu told to give up at once: one
+#: retry, 0.1 s apart (its default is 3 retries, and redis-py's client
+#: retries on its own when publish retries are turned off altogether).
+UNREACHABLE_BROKER = 'redis://127.0.0.1:1/0'
+FAIL_FAST = """
+    broker_connection_timeout = 1
+    task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+    """
 
 
 @contextlib.contextmanager

@@ -1,12 +1,19 @@
-"""Test helpers: ini files for each backend, real worker processes, services.
+"""Test helpers: ini files for each backend, databases migrated in this
+process, real worker processes, services.
 
 Service-backed tests skip with a reason when the service is not reachable on
 localhost, unless ``MYAPP_REQUIRE_SERVICES=1`` (set by ``.ci/run``), which
 turns that skip into a failure.
+
+``MYAPP_FAST_LANE=1`` (set by ``make test-fast``) makes a test that starts a
+process or needs a service fail and say which marker it lacks: the fast lane
+deselects by marker, so an unmarked slow test must not pass there unseen.
 """
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,7 +23,9 @@ import uuid
 import pytest
 
 BIN = os.path.dirname(sys.executable)
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRE_SERVICES = os.environ.get('MYAPP_REQUIRE_SERVICES') == '1'
+FAST_LANE = os.environ.get('MYAPP_FAST_LANE') == '1'
 
 SERVICES = {
     'redis': ('127.0.0.1', 6379),
@@ -54,6 +63,30 @@ control_folder = %(here)s/var/broker/control
 processed_folder = %(here)s/var/broker/processed
 polling_interval = 0.05
 """
+#: INFO and up to stderr: the worker's log (its "ready."), as pserve's.
+LOGGING = """
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = INFO
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+"""
 
 
 def service_available(name):
@@ -68,6 +101,9 @@ def service_available(name):
 def require(*names):
     """Skip (or, in CI, fail) unless every named service answers."""
     for name in names:
+        if FAST_LANE:
+            pytest.fail(f'this test needs {name}: mark it '
+                        '@pytest.mark.services', pytrace=False)
         if not service_available(name):
             host, port = SERVICES[name]
             message = f'{name} is not reachable on {host}:{port}'
@@ -104,28 +140,7 @@ def write_ini(directory, broker='filesystem', backend='sqlite',
 
         [alembic]
         script_location = myapp:alembic
-
-        [loggers]
-        keys = root
-
-        [handlers]
-        keys = console
-
-        [formatters]
-        keys = generic
-
-        [logger_root]
-        level = INFO
-        handlers = console
-
-        [handler_console]
-        class = StreamHandler
-        args = (sys.stderr,)
-        level = NOTSET
-        formatter = generic
-
-        [formatter_generic]
-        format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+        {logging}
         """).format(database=DATABASES.get(database, database),
                     session='' if session_secret is None
                     else f'session.secret = {session_secret}',
@@ -133,7 +148,8 @@ def write_ini(directory, broker='filesystem', backend='sqlite',
                     backend=BACKENDS.get(backend, backend), queue=RUN_QUEUE,
                     concurrency=concurrency,
                     celery=textwrap.dedent(celery), transport=transport,
-                    extra=textwrap.dedent(extra), app=textwrap.dedent(app))
+                    extra=textwrap.dedent(extra), app=textwrap.dedent(app),
+                    logging=LOGGING)
     path = os.path.join(directory, 'test.ini')
     with open(path, 'w') as handle:
         handle.write(text)
@@ -147,22 +163,72 @@ def run_command(*args, timeout=60, **kwargs):
                           timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
 
 
-def initialize_db(ini):
-    result = run_command('initialize_myapp_db', ini)
-    assert result.returncode == 0, result.stderr
+@contextlib.contextmanager
+def processes_refused():
+    """While open, starting any process (a worker, a console script, a
+    browser's driver) fails the test with the marker it lacks."""
+    def refuse(args, *more, **options):
+        pytest.fail(f'this test starts a process ({args}): mark it '
+                    '@pytest.mark.worker', pytrace=False)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, 'Popen', refuse)
+        yield
+
+
+MIGRATION_INI = """\
+[app:main]
+use = egg:myapp
+sqlalchemy.url = {url}
+
+[alembic]
+script_location = myapp:alembic
+"""
+
+
+def migrate(url, directory):
+    """Bring the database at ``url`` to the current schema, in this process:
+    ``initialize_myapp_db``'s own code, run on an ini without [loggers] so
+    that the test process's logging is left as it is."""
+    from myapp.scripts import initialize_db
+
+    ini = os.path.join(str(directory), 'migrate.ini')
+    with open(ini, 'w') as handle:
+        handle.write(MIGRATION_INI.format(url=url))
+    initialize_db.main(['initialize_myapp_db', ini])
+
+
+def database_of(ini):
+    """The URL of the ini's app database, as the app reads it."""
+    from pyramid.paster import get_appsettings
+
+    from myapp.models import get_engine
+
+    engine = get_engine(get_appsettings(ini))
+    engine.dispose()
+    return engine.url
+
+
+def copy_sqlite(source, target):
+    """Copy a SQLite database with SQLite's backup (safe in WAL mode)."""
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with contextlib.closing(sqlite3.connect(source)) as origin, \
+            contextlib.closing(sqlite3.connect(target)) as copy:
+        origin.backup(copy)
 
 
 class Worker:
     """A real ``pceleryd`` (or ``pcelerybeat``) process, stopped by its pid.
 
     ``Worker(ini, '--beat')`` runs ``pceleryd ini --beat``; ``command`` and
-    ``argv`` run another form (``pcelerybeat``, ``celery -A ...``).
+    ``argv`` run another form (``pcelerybeat``, ``celery -A ...``); ``env``
+    replaces the environment (None: this process's).
     """
 
     def __init__(self, ini, *options, command='pceleryd', argv=None,
-                 ready_text='ready.'):
+                 ready_text='ready.', env=None):
         self.argv = [command, *(argv or [ini, *options])]
-        self.command, self.ready_text = command, ready_text
+        self.command, self.ready_text, self.env = command, ready_text, env
         self.log_path = os.path.join(os.path.dirname(ini),
                                      f'{command}-{uuid.uuid4().hex[:6]}.log')
         self.process = None
@@ -173,7 +239,7 @@ class Worker:
         self.process = subprocess.Popen(
             [os.path.join(BIN, self.argv[0]), *self.argv[1:]],
             stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.monotonic() + timeout
         while self.ready_text not in self.output():
             if self.process.poll() is not None:

@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 
 from myapp.models import Calculation
 
-from .support import Worker, initialize_db, write_ini
+from .support import Worker, write_ini
+
+pytestmark = pytest.mark.worker
 
 EVERY_SECOND = """
     [celerybeat:tick]
@@ -24,12 +26,6 @@ EVERY_SECOND = """
     """
 #: Only bounds a wait that should end much sooner; not a timing assertion.
 PATIENCE = 30
-
-
-def prepared_ini(directory):
-    ini = write_ini(directory, extra=EVERY_SECOND)
-    initialize_db(ini)
-    return ini
 
 
 def run_counter(ini):
@@ -44,12 +40,13 @@ def run_counter(ini):
 
 
 @pytest.fixture(scope='module')
-def worker_only(tmp_path_factory):
+def worker_only(tmp_path_factory, initialize_db):
     """A worker without beat, shared: each test starts its own beat.
 
     Shared because a worker's warm shutdown takes seconds.
     """
-    ini = prepared_ini(tmp_path_factory.mktemp('beat'))
+    ini = initialize_db(write_ini(tmp_path_factory.mktemp('beat'),
+                                  extra=EVERY_SECOND))
     with Worker(ini) as worker:
         yield ini, worker, run_counter(ini)
 
@@ -73,8 +70,9 @@ def sent_by(process):
     return process.output().count('Sending due task tick')
 
 
-def test_a_worker_with_beat_runs_a_one_second_job_five_times(tmp_path):
-    ini = prepared_ini(tmp_path)
+def test_a_worker_with_beat_runs_a_one_second_job_five_times(
+        tmp_path, initialize_db):
+    ini = initialize_db(write_ini(tmp_path, extra=EVERY_SECOND))
     runs = run_counter(ini)
     with Worker(ini, '--beat') as worker:
         # The issue's own figure: five runs within about 12 seconds.

@@ -16,7 +16,7 @@ from pyramid.paster import get_app
 
 from myapp import tasks
 
-from .support import REQUIRE_SERVICES, Worker, initialize_db, write_ini
+from .support import REQUIRE_SERVICES, Worker, write_ini
 
 try:
     from selenium import webdriver
@@ -27,6 +27,8 @@ try:
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     webdriver = None
+
+pytestmark = [pytest.mark.worker, pytest.mark.browser]
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMEDRIVER = '/usr/bin/chromedriver'
@@ -57,11 +59,10 @@ def require_browser():
 
 
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
+def site(tmp_path_factory, initialize_db):
     """The app on http://127.0.0.1:PORT, with a worker; its base URL."""
     require_browser()
-    ini = write_ini(tmp_path_factory.mktemp('browser'))
-    initialize_db(ini)
+    ini = initialize_db(write_ini(tmp_path_factory.mktemp('browser')))
     with Worker(ini):
         server = waitress.create_server(get_app(ini), host='127.0.0.1',
                                         port=0)

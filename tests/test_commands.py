@@ -1,4 +1,8 @@
-"""The console scripts: exit codes and one-line messages."""
+"""The console scripts: exit codes and one-line messages.
+
+The one test that runs ``initialize_myapp_db`` for real is here; every
+other test's database is a copy of one migrated in the test process.
+"""
 import os
 import signal
 import subprocess
@@ -10,7 +14,7 @@ from pyramid.paster import get_app
 
 from myapp.celery_integration import StartupError
 
-from .support import Worker, initialize_db, run_command, write_ini
+from .support import Worker, run_command, write_ini
 
 
 def assert_one_line_error(result, *fragments):
@@ -23,6 +27,7 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize('command', ['pceleryd', 'pcelerybeat'])
 def test_usage_without_an_ini(command):
     result = run_command(command)
@@ -30,6 +35,7 @@ def test_usage_without_an_ini(command):
     assert f'usage: {command} INI' in result.stderr
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize('command', ['pceleryd', 'pcelerybeat',
                                      'initialize_myapp_db'])
 def test_a_missing_ini_is_one_line(command, tmp_path):
@@ -37,15 +43,17 @@ def test_a_missing_ini_is_one_line(command, tmp_path):
     assert_one_line_error(result, 'missing.ini: no such file')
 
 
-def test_a_misspelt_setting_stops_the_worker_with_one_line(tmp_path):
-    ini = write_ini(tmp_path, celery='worker_concurency = 4')
-    initialize_db(ini)
+@pytest.mark.worker
+def test_a_misspelt_setting_stops_the_worker_with_one_line(tmp_path,
+                                                           initialize_db):
+    ini = initialize_db(write_ini(tmp_path, celery='worker_concurency = 4'))
     result = run_command('pceleryd', ini)
     assert_one_line_error(result, 'section [celery]',
                           'key "worker_concurency"',
                           'did you mean "worker_concurrency"?')
 
 
+@pytest.mark.worker
 def test_an_app_that_fails_to_boot_stops_the_worker(tmp_path):
     # pyramid_celery issue 66: a traceback, then a worker with defaults.
     ini = write_ini(tmp_path)  # database never initialised
@@ -65,22 +73,24 @@ def test_the_web_app_refuses_an_uninitialised_database(tmp_path):
         get_app(ini)
 
 
+@pytest.mark.worker
 def test_initialize_db_is_idempotent(tmp_path):
     ini = write_ini(tmp_path)
-    initialize_db(ini)
-    initialize_db(ini)
+    for _ in range(2):
+        result = run_command('initialize_myapp_db', ini)
+        assert result.returncode == 0, result.stderr
     get_app(ini)  # and the app accepts the result
 
 
-def test_pyramid_celery_imports_on_python_3_12(tmp_path):
+@pytest.mark.worker
+def test_pyramid_celery_imports_on_python_3_12(tmp_path, initialize_db):
     """Python 3.12 removed configparser.SafeConfigParser (issue 105)."""
     simulate = 'import configparser; del configparser.SafeConfigParser; '
     without_fix = subprocess.run(
         [sys.executable, '-c', simulate + 'import pyramid_celery'],
         capture_output=True, text=True)
     assert 'SafeConfigParser' in without_fix.stderr  # the gap is real
-    ini = write_ini(tmp_path)
-    initialize_db(ini)
+    ini = initialize_db(write_ini(tmp_path))
     with_fix = subprocess.run(
         [sys.executable, '-c', simulate + textwrap.dedent(f"""
             from pyramid.paster import get_app
@@ -93,10 +103,8 @@ def test_pyramid_celery_imports_on_python_3_12(tmp_path):
 
 
 @pytest.fixture
-def beat_ini(tmp_path):
-    ini = write_ini(tmp_path)
-    initialize_db(ini)
-    return ini
+def beat_ini(tmp_path, initialize_db):
+    return initialize_db(write_ini(tmp_path))
 
 
 def start_beat(ini):
@@ -104,6 +112,7 @@ def start_beat(ini):
                   ready_text='beat: Starting...').start()
 
 
+@pytest.mark.worker
 def test_beat_keeps_its_state_in_var_beside_the_ini(beat_ini, tmp_path):
     beat = start_beat(beat_ini)
     try:
@@ -119,6 +128,7 @@ def test_beat_keeps_its_state_in_var_beside_the_ini(beat_ini, tmp_path):
         beat.stop()
 
 
+@pytest.mark.worker
 def test_a_second_beat_on_the_same_ini_is_refused(beat_ini):
     beat = start_beat(beat_ini)
     try:
@@ -131,6 +141,7 @@ def test_a_second_beat_on_the_same_ini_is_refused(beat_ini):
         beat.stop()
 
 
+@pytest.mark.worker
 def test_beat_restarts_after_sigkill_and_ignores_a_stale_pidfile(beat_ini,
                                                                  tmp_path):
     beat = start_beat(beat_ini)
@@ -155,9 +166,10 @@ def test_ini_vars_are_passed_to_the_app(tmp_path):
         parse_ini_vars('oops')
 
 
+@pytest.mark.worker
 @pytest.mark.parametrize('command', ['pcelerybeat', 'pceleryd'])
 def test_a_periodic_job_for_an_unknown_task_stops_worker_and_beat(
-        command, tmp_path):
+        command, tmp_path, initialize_db):
     ini = write_ini(tmp_path, extra="""
         [celerybeat:typo]
         task = myapp.tasks.ad

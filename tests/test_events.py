@@ -173,13 +173,13 @@ def test_a_task_sent_by_a_task_names_its_parent(seen):
     assert enqueued[0].origin.parent_id == parent.id
 
 
-def test_periodic_jobs_are_sent_with_their_schedule_name(app, memory_ini):
+def test_periodic_jobs_are_sent_with_their_schedule_name(app, module_ini):
     from myapp.celery_integration import celery_app
 
     celery_app.conf.beat_schedule = {
         'tick': {'task': 'myapp.tasks.add', 'schedule': 1, 'args': [1, 2]}}
     try:
-        check_schedule(memory_ini)
+        check_schedule(module_ini)
         assert celery_app.conf.beat_schedule['tick']['options'] == \
             {'origin': 'beat:tick'}
     finally:

@@ -13,25 +13,18 @@ from myapp import tasks
 from myapp.celery_integration import celery_app
 from myapp.models import Calculation
 
-from .support import (BACKENDS, BIN, BROKERS, DATABASES, Worker,
-                      initialize_db, require, write_ini)
+from .support import (BACKENDS, BIN, BROKERS, DATABASES, PROJECT, Worker,
+                      require, write_ini)
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-
-def start_worker(tmp_path_factory, name, **backends):
-    directory = tmp_path_factory.mktemp(name)
-    ini = write_ini(directory, concurrency=3, **backends)
-    initialize_db(ini)
-    return ini, Worker(ini, '--loglevel', 'INFO').start()
+pytestmark = pytest.mark.worker
 
 
 @pytest.fixture(scope='module')
-def embedded(tmp_path_factory):
-    ini, worker = start_worker(tmp_path_factory, 'embedded')
-    yield ini, worker
-    worker.stop()
+def embedded(tmp_path_factory, initialize_db):
+    directory = tmp_path_factory.mktemp('embedded')
+    ini = initialize_db(write_ini(directory, concurrency=3))
+    with Worker(ini, '--loglevel', 'INFO') as worker:
+        yield ini, worker
 
 
 @pytest.fixture
@@ -126,12 +119,12 @@ def test_seed_002_pshell_session(embedded):
         shell.stdout + shell.stderr
 
 
-def test_plain_celery_command_with_pyramid_celery_app(tmp_path):
+def test_plain_celery_command_with_pyramid_celery_app(tmp_path,
+                                                      initialize_db):
     """``celery -A pyramid_celery.celery_app worker --ini`` keeps working,
     with the typed settings (pyramid_celery would re-read them as strings).
     """
-    ini = write_ini(tmp_path, concurrency=3)
-    initialize_db(ini)
+    ini = initialize_db(write_ini(tmp_path, concurrency=3))
     argv = ['-A', 'pyramid_celery.celery_app', 'worker', '--ini', ini]
     with Worker(ini, command='celery', argv=argv):
         get_app(ini)
@@ -140,37 +133,38 @@ def test_plain_celery_command_with_pyramid_celery_app(tmp_path):
         assert [s['pool']['max-concurrency'] for s in stats.values()] == [3]
 
 
-def test_redis_broker_and_results(tmp_path):
+@pytest.mark.services
+def test_redis_broker_and_results(tmp_path, initialize_db):
     require('redis')
-    ini = write_ini(tmp_path, broker='redis', backend='redis')
-    initialize_db(ini)
+    ini = initialize_db(write_ini(tmp_path, broker='redis', backend='redis'))
     with Worker(ini):
         app = get_app(ini)
         check_round_trip(app)
         assert celery_app.control.inspect(timeout=3).ping()
 
 
+@pytest.mark.services
 def test_rabbitmq_broker_postgresql_results_and_database(tmp_path,
                                                          postgres_database):
     require('rabbitmq', 'postgresql')
     ini = write_ini(tmp_path, broker='rabbitmq', backend='postgresql',
                     database='postgresql')
-    initialize_db(ini)
     with Worker(ini):
         app = get_app(ini)
         check_round_trip(app)
         assert celery_app.control.inspect(timeout=3).ping()
 
 
+@pytest.mark.services
 def test_redis_broker_postgresql_results(tmp_path, postgres_database):
     require('redis', 'postgresql')
     ini = write_ini(tmp_path, broker='redis', backend='postgresql',
                     database='postgresql')
-    initialize_db(ini)
     with Worker(ini):
         check_round_trip(get_app(ini))
 
 
+@pytest.mark.services
 def test_production_ini_with_secrets_from_the_environment(
         tmp_path, postgres_database, monkeypatch):
     require('rabbitmq', 'redis', 'postgresql')
@@ -180,7 +174,6 @@ def test_production_ini_with_secrets_from_the_environment(
     monkeypatch.setenv('CELERY_BROKER_URL', BROKERS['rabbitmq'])
     monkeypatch.setenv('CELERY_RESULT_BACKEND', BACKENDS['redis'])
     monkeypatch.setenv('MYAPP_SESSION_SECRET', 'production-test-secret')
-    initialize_db(str(ini))
     with Worker(str(ini)) as worker:
         app = get_app(str(ini))
         assert celery_app.conf.task_acks_late is True

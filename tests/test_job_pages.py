@@ -18,15 +18,12 @@ from myapp.jobs.inputs import MAX_BODY_BYTES
 from myapp.sessions import SECRET_VARIABLE, session_secret
 
 from .jobs_support import all_jobs, load_job, set_state
-from .jobs_support import jobs_app, module_ini  # noqa: F401
-from .support import write_ini
-
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .support import PROJECT, write_ini
 
 
 @pytest.fixture
-def pages(jobs_app):  # noqa: F811
-    return webtest.TestApp(jobs_app)
+def pages(app):
+    return webtest.TestApp(app)
 
 
 def start_form(pages, task='myapp.tasks.add', args='[5, 10]', kwargs=''):

@@ -7,12 +7,10 @@ import datetime
 
 import pytest
 
-from myapp.celery_integration import TaskEnqueued, celery_app
+from myapp.celery_integration import TaskEnqueued
 from myapp.jobs.inputs import MAX_BODY_BYTES
 from myapp.models import Job
-from .jobs_support import (all_jobs, load_job, set_state,
-                           transaction_of)
-from .jobs_support import api, jobs_app, module_ini  # noqa: F401
+from .jobs_support import all_jobs, load_job, set_state, transaction_of
 
 ADD = {'task': 'myapp.tasks.add', 'args': [5, 10], 'kwargs': {}}
 
@@ -390,7 +388,6 @@ def test_a_view_that_fails_after_enqueueing_is_a_json_500_and_sends_nothing(
 
 def test_pages_outside_the_api_stay_html(api):
     assert 'Not found' in api.get('/nothing', status=404).text
-
 
 
 def test_other_http_errors_under_the_api_are_json_too():

@@ -10,9 +10,11 @@ from pyramid.paster import get_app
 from myapp import tasks
 from myapp.jobs.tasks import send_unsent
 
-from .jobs_support import load_job, poll_job, set_state, wait_until
-from .support import Worker, initialize_db, require, write_ini
-from .test_jobs_outbox import FAIL_FAST, UNREACHABLE_BROKER
+from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, load_job, poll_job,
+                           set_state, wait_until)
+from .support import Worker, require, write_ini
+
+pytestmark = pytest.mark.worker
 
 
 def start(api, task, *args, status=202, **fields):
@@ -54,15 +56,17 @@ def check_revoked_while_queued_never_runs(api, worker):
 # -- the embedded setup ------------------------------------------------------
 
 @pytest.fixture(scope='module')
-def embedded(tmp_path_factory):
-    ini = write_ini(tmp_path_factory.mktemp('jobs-embedded'), concurrency=3)
-    initialize_db(ini)
+def embedded(tmp_path_factory, initialize_db):
+    ini = initialize_db(write_ini(tmp_path_factory.mktemp('jobs-embedded'),
+                                  concurrency=3))
     with Worker(ini, '--loglevel', 'INFO') as worker:
         yield ini, worker
 
 
 @pytest.fixture
 def api(embedded):
+    """The API of the app the embedded worker serves (conftest's ``api``
+    has no worker)."""
     return webtest.TestApp(get_app(embedded[0]))
 
 
@@ -141,11 +145,11 @@ def test_jobs_sent_from_pshell_code_are_recorded(api):
 
 # -- other brokers ---------------------------------------------------------
 
+@pytest.mark.services
 @pytest.mark.parametrize('broker', ['redis', 'rabbitmq'])
-def test_jobs_over_http_on_a_server_broker(tmp_path, broker):
+def test_jobs_over_http_on_a_server_broker(tmp_path, initialize_db, broker):
     require(broker)
-    ini = write_ini(tmp_path, broker=broker)
-    initialize_db(ini)
+    ini = initialize_db(write_ini(tmp_path, broker=broker))
     with Worker(ini) as worker:
         api = webtest.TestApp(get_app(ini))
         check_round_trip(api)
@@ -155,13 +159,12 @@ def test_jobs_over_http_on_a_server_broker(tmp_path, broker):
 # -- a broker outage -------------------------------------------------------
 
 def test_a_job_asked_for_during_an_outage_runs_once_the_sweeper_sends_it(
-        tmp_path, published):
+        tmp_path, initialize_db, published):
     database = f'sqlite:///{tmp_path}/myapp.sqlite'
     (tmp_path / 'down').mkdir()
     down = write_ini(tmp_path / 'down', broker=UNREACHABLE_BROKER,
                      database=database, celery=FAIL_FAST)
-    up = write_ini(tmp_path, database=database)
-    initialize_db(up)
+    up = initialize_db(write_ini(tmp_path, database=database))
 
     job_id = start(webtest.TestApp(get_app(down)), 'myapp.tasks.add', 2, 2)
     assert published == []

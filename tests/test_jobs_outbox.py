@@ -19,18 +19,9 @@ from myapp.jobs.tasks import purge_history, send_unsent
 from myapp.models import Job
 from myapp.models.types import utcnow
 
-from .jobs_support import all_jobs, load_job, transaction_of
-from .jobs_support import jobs_app, module_ini  # noqa: F401
-from .support import initialize_db, write_ini
-
-#: A broker nobody listens on, and kombu told to give up at once: one
-#: retry, 0.1 s apart (its default is 3 retries, and redis-py's client
-#: retries on its own when publish retries are turned off altogether).
-UNREACHABLE_BROKER = 'redis://127.0.0.1:1/0'
-FAIL_FAST = """
-    broker_connection_timeout = 1
-    task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-    """
+from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, all_jobs,
+                           load_job, transaction_of)
+from .support import write_ini
 
 
 def add_job(app, age_seconds=60, task_name='myapp.tasks.add', args=(1, 2),
@@ -53,7 +44,7 @@ def sweep(**kwargs):
 # -- a broker outage ---------------------------------------------------------
 
 @pytest.fixture
-def outage(tmp_path):
+def outage(tmp_path, initialize_db):
     """(an app whose broker is down, an app on a working broker), sharing
     one database."""
     database = f'sqlite:///{tmp_path}/myapp.sqlite'
@@ -61,8 +52,8 @@ def outage(tmp_path):
     (tmp_path / 'up').mkdir()
     down = write_ini(tmp_path / 'down', broker=UNREACHABLE_BROKER,
                      database=database, celery=FAIL_FAST)
-    up = write_ini(tmp_path / 'up', broker='memory', database=database)
-    initialize_db(up)
+    up = initialize_db(write_ini(tmp_path / 'up', broker='memory',
+                                 database=database))
     return down, up
 
 
@@ -97,11 +88,10 @@ def test_the_sweeper_stops_at_the_first_failure(outage, published, caplog):
 
 # -- what the sweeper sends ----------------------------------------------
 
-def test_it_sends_with_the_stored_arguments_and_options(jobs_app,
-                                                        published):
+def test_it_sends_with_the_stored_arguments_and_options(app, published):
     eta = utcnow() + datetime.timedelta(hours=1)
-    job_id = add_job(jobs_app, options={'eta': eta.isoformat(),
-                                        'queue': 'celery'},
+    job_id = add_job(app, options={'eta': eta.isoformat(),
+                                   'queue': 'celery'},
                      args=(3, 4))
     sent_messages = []
 
@@ -118,34 +108,34 @@ def test_it_sends_with_the_stored_arguments_and_options(jobs_app,
     assert body[0] == [3, 4]
 
 
-def test_young_revoked_and_sent_jobs_are_left_alone(jobs_app, published):
-    add_job(jobs_app, age_seconds=1)                  # may still be sending
-    add_job(jobs_app, state='REVOKED')
-    add_job(jobs_app, sent_at=utcnow())
+def test_young_revoked_and_sent_jobs_are_left_alone(app, published):
+    add_job(app, age_seconds=1)                  # may still be sending
+    add_job(app, state='REVOKED')
+    add_job(app, sent_at=utcnow())
     assert sweep() == 0
     assert published == []
 
 
-def test_a_job_whose_task_is_gone_fails(jobs_app, published):
-    job_id = add_job(jobs_app, task_name='myapp.tasks.renamed')
+def test_a_job_whose_task_is_gone_fails(app, published):
+    job_id = add_job(app, task_name='myapp.tasks.renamed')
     assert sweep() == 0
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.state, job.error_type) == \
         ('FAILURE', 'celery.exceptions.NotRegistered')
 
 
-def test_a_worker_start_sends_the_sweeper(jobs_app, published):
-    notify_in_own_transaction(jobs_app.registry, WorkerReady, 'w1@host')
-    sweeper, = all_jobs(jobs_app)
+def test_a_worker_start_sends_the_sweeper(app, published):
+    notify_in_own_transaction(app.registry, WorkerReady, 'w1@host')
+    sweeper, = all_jobs(app)
     assert (sweeper.task_name, sweeper.origin) == \
         ('myapp.jobs.tasks.send_unsent', 'worker:w1@host')
     assert published == [sweeper.id]
 
 
+@pytest.mark.services
 def test_on_postgresql_a_locked_job_is_skipped_not_sent_twice(
         tmp_path, postgres_database, published):
     ini = write_ini(tmp_path, broker='memory', database='postgresql')
-    initialize_db(ini)
     app = get_app(ini)
     with transaction_of(app) as request:
         request.dbsession.execute(Job.__table__.delete())
@@ -161,16 +151,16 @@ def test_on_postgresql_a_locked_job_is_skipped_not_sent_twice(
 
 # -- purging the history -------------------------------------------------
 
-def test_purge_deletes_only_jobs_finished_long_enough_ago(jobs_app):
+def test_purge_deletes_only_jobs_finished_long_enough_ago(app):
     old = utcnow() - datetime.timedelta(days=31)
-    kept = [add_job(jobs_app, state='SUCCESS', finished_at=utcnow()),
-            add_job(jobs_app, state='PENDING'),
-            add_job(jobs_app, state='STARTED', age_seconds=40 * 86400)]
+    kept = [add_job(app, state='SUCCESS', finished_at=utcnow()),
+            add_job(app, state='PENDING'),
+            add_job(app, state='STARTED', age_seconds=40 * 86400)]
     for state in ('SUCCESS', 'FAILURE', 'REVOKED'):
-        add_job(jobs_app, state=state, finished_at=old)
+        add_job(app, state=state, finished_at=old)
     assert purge_history.apply((30,)).get() == 3
-    assert sorted(job.id for job in all_jobs(jobs_app)) == sorted(kept)
+    assert sorted(job.id for job in all_jobs(app)) == sorted(kept)
 
 
-def test_purge_refuses_a_negative_age(jobs_app):
+def test_purge_refuses_a_negative_age(app):
     assert purge_history.apply((-1,)).failed()

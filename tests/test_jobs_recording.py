@@ -14,9 +14,7 @@ from myapp.celery_integration import task
 from myapp.jobs import lifecycle
 from myapp.models import Job
 
-from .jobs_support import (all_jobs, load_job, set_state,
-                           transaction_of)
-from .jobs_support import jobs_app, module_ini  # noqa: F401
+from .jobs_support import all_jobs, load_job, set_state, transaction_of
 
 calls = []
 
@@ -71,22 +69,22 @@ def run(task, job_id, *args, **kwargs):
 
 # -- from enqueued to finished -------------------------------------------
 
-def test_a_job_is_recorded_when_sent_and_finishes_with_its_result(jobs_app):
+def test_a_job_is_recorded_when_sent_and_finishes_with_its_result(app):
     job_id = queued(tasks.add, 2, 3)
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.task_name, job.state, job.args, job.origin) == \
         ('myapp.tasks.add', 'PENDING', [2, 3], 'shell')
     assert job.sent_at is not None and job.created_at.tzinfo is not None
     run(tasks.add, job_id, 2, 3)
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.state, job.result, job.error_type) == ('SUCCESS', 5, None)
     assert job.started_at <= job.finished_at
 
 
-def test_a_failure_keeps_the_error_and_the_end_of_its_traceback(jobs_app):
+def test_a_failure_keeps_the_error_and_the_end_of_its_traceback(app):
     job_id = queued(breaks)
     run(breaks, job_id)
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.state, job.error_type) == ('FAILURE', 'KeyError')
     assert job.error_message.startswith("'xxx") and \
         len(job.error_message) <= 2048
@@ -94,49 +92,49 @@ def test_a_failure_keeps_the_error_and_the_end_of_its_traceback(jobs_app):
     assert job.error_traceback.rstrip().endswith("x'")  # the end is kept
 
 
-def test_a_retry_is_recorded_then_the_success(jobs_app):
+def test_a_retry_is_recorded_then_the_success(app):
     job_id = queued(locked_once)
     run(locked_once, job_id)
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.state, job.retries, job.result) == ('SUCCESS', 1, 'done')
     assert job.error_type is None  # the retried error is cleared
 
 
-def test_progress_is_recorded(jobs_app):
+def test_progress_is_recorded(app):
     job_id = queued(counts_to, 3)
     run(counts_to, job_id, 3)
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.progress_current, job.progress_total,
             job.progress_message) == (3, 3, 'step 3')
 
 
-def test_a_job_revoked_while_running_stops_at_its_next_progress(jobs_app):
+def test_a_job_revoked_while_running_stops_at_its_next_progress(app):
     job_id = queued(counts_to, 5, revoke_at=2)
     result = run(counts_to, job_id, 5, revoke_at=2)
     assert calls == [1, 2]
     assert result.state == states.IGNORED
     assert tasks.add.AsyncResult(job_id).state == states.REVOKED
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert (job.state, job.progress_current) == ('REVOKED', 1)
     assert job.finished_at is not None
 
 
 # -- starting is a compare-and-set ---------------------------------------
 
-def test_a_job_revoked_while_queued_never_runs(jobs_app):
+def test_a_job_revoked_while_queued_never_runs(app):
     job_id = queued(counts_to, 2)
-    set_state(jobs_app, job_id, 'REVOKED')
+    set_state(app, job_id, 'REVOKED')
     result = run(counts_to, job_id, 2)
     assert calls == [] and result.state == states.IGNORED
-    assert load_job(jobs_app, job_id).state == 'REVOKED'
+    assert load_job(app, job_id).state == 'REVOKED'
 
 
-def test_a_second_delivery_does_not_run_it_again(jobs_app):
+def test_a_second_delivery_does_not_run_it_again(app):
     job_id = queued(counts_to, 1)
     run(counts_to, job_id, 1)
     run(counts_to, job_id, 1)
     assert calls == [1]
-    assert load_job(jobs_app, job_id).state == 'SUCCESS'
+    assert load_job(app, job_id).state == 'SUCCESS'
 
 
 @pytest.mark.parametrize('state, recorded, retries, redelivered, runs', [
@@ -152,15 +150,15 @@ def test_a_second_delivery_does_not_run_it_again(jobs_app):
     ('FAILURE', 0, 1, False, False),
     ('REVOKED', 0, 0, True, False),
 ])
-def test_start_claims_only_a_job_that_may_run(jobs_app, state, recorded,
+def test_start_claims_only_a_job_that_may_run(app, state, recorded,
                                               retries, redelivered, runs):
     job_id = queued(tasks.add, 1, 1)
-    set_state(jobs_app, job_id, state, retries=recorded)
-    with transaction_of(jobs_app) as request:
+    set_state(app, job_id, state, retries=recorded)
+    with transaction_of(app) as request:
         refusal = lifecycle.start(request.dbsession, job_id, 'w1', retries,
                                   redelivered)
     assert (refusal is None) == runs
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     if runs:
         assert (job.state, job.worker, job.retries) == \
             ('STARTED', 'w1', retries)
@@ -168,19 +166,19 @@ def test_start_claims_only_a_job_that_may_run(jobs_app, state, recorded,
         assert refusal == f'the job is {state}' and job.state == state
 
 
-def test_a_retry_of_a_revoked_job_stays_revoked(jobs_app):
+def test_a_retry_of_a_revoked_job_stays_revoked(app):
     job_id = queued(tasks.add, 1, 1)
-    set_state(jobs_app, job_id, 'REVOKED')
-    with transaction_of(jobs_app) as request:
+    set_state(app, job_id, 'REVOKED')
+    with transaction_of(app) as request:
         lifecycle.retrying(request.dbsession, job_id, ValueError('x'), 1)
-    assert load_job(jobs_app, job_id).state == 'REVOKED'
+    assert load_job(app, job_id).state == 'REVOKED'
 
 
-def test_unknown_ids_are_ignored(jobs_app):
+def test_unknown_ids_are_ignored(app):
     assert tasks.add.apply((1, 2)).get() == 3  # never recorded: runs
     assert counts_to.apply((2,)).get() == 2
-    assert all_jobs(jobs_app) == []
-    with transaction_of(jobs_app) as request:
+    assert all_jobs(app) == []
+    with transaction_of(app) as request:
         assert lifecycle.start(request.dbsession, 'nope', 'w', 0,
                                False) is None
         assert lifecycle.record_progress(request.dbsession, 'nope', 1, 2,
@@ -190,50 +188,50 @@ def test_unknown_ids_are_ignored(jobs_app):
 
 # -- however it was sent ---------------------------------------------------
 
-def test_sent_from_a_task_names_its_parent(jobs_app):
+def test_sent_from_a_task_names_its_parent(app):
     parent = sends_another.apply()
-    child = load_job(jobs_app, parent.get())
+    child = load_job(app, parent.get())
     assert (child.origin, child.parent_id) == \
         (f'task:{parent.id}', parent.id)
 
 
-def test_sent_by_beat_or_http_keeps_its_origin(jobs_app):
+def test_sent_by_beat_or_http_keeps_its_origin(app):
     job_id = queued(tasks.add, 1, 1, origin='beat:every_minute')
-    assert load_job(jobs_app, job_id).origin == 'beat:every_minute'
+    assert load_job(app, job_id).origin == 'beat:every_minute'
 
 
-def test_sent_in_a_transaction_it_commits_with_it(jobs_app, published):
-    with transaction_of(jobs_app):
+def test_sent_in_a_transaction_it_commits_with_it(app, published):
+    with transaction_of(app):
         job_id = queued(tasks.add, 1, 1, origin='http')
         assert published == []
     assert published == [job_id]
-    assert load_job(jobs_app, job_id).sent_at is not None
+    assert load_job(app, job_id).sent_at is not None
 
 
 def test_an_aborted_transaction_leaves_no_row_and_sends_nothing(
-        jobs_app, published):
+        app, published):
     with pytest.raises(ZeroDivisionError):
-        with transaction_of(jobs_app) as request:
+        with transaction_of(app) as request:
             request.dbsession.add(Job(id='mine', task_name='x', origin='x'))
             queued(tasks.add, 1, 1)
             1 / 0
-    assert published == [] and all_jobs(jobs_app) == []
+    assert published == [] and all_jobs(app) == []
 
 
 def test_only_plain_options_are_kept_with_relative_times_made_absolute(
-        jobs_app):
+        app):
     from myapp.celery_integration import celery_app
     with celery_app.producer_or_acquire() as producer:
         job_id = queued(tasks.add, 1, 1, countdown=60, expires=120,
                         priority=3, producer=producer)
-    job = load_job(jobs_app, job_id)
+    job = load_job(app, job_id)
     assert set(job.options) == {'eta', 'expires', 'priority'}
     eta = datetime.datetime.fromisoformat(job.options['eta'])
     assert 59 <= (eta - job.created_at).total_seconds() <= 61
 
 
-def test_arguments_are_kept_as_celery_sends_them(jobs_app):
+def test_arguments_are_kept_as_celery_sends_them(app):
     when = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
     job_id = queued(tasks.xsum, [when])
-    assert load_job(jobs_app, job_id).args == \
+    assert load_job(app, job_id).args == \
         [[{'__type__': 'datetime', '__value__': '2030-01-01T00:00:00+00:00'}]]

@@ -2,13 +2,14 @@
 import datetime
 import time
 
+import pytest
 import transaction
 import webtest
 from pyramid.paster import get_app
 
 from myapp.models import Job, get_tm_session
 
-from .support import Worker, initialize_db, write_ini
+from .support import Worker, write_ini
 
 TICK = """
 [celerybeat:tick]
@@ -25,9 +26,11 @@ args = [[1, 2, 3]]
 """
 
 
-def app_with_schedules(tmp_path, timezone='Asia/Tokyo'):
-    ini = write_ini(tmp_path, celery=f'timezone = {timezone}', extra=TICK)
-    initialize_db(ini)
+@pytest.fixture
+def scheduled(tmp_path, initialize_db):
+    """(ini, app) with two periodic jobs, in the Asia/Tokyo zone."""
+    ini = initialize_db(write_ini(tmp_path, celery='timezone = Asia/Tokyo',
+                                  extra=TICK))
     return ini, get_app(ini)
 
 
@@ -43,8 +46,8 @@ def by_name(response):
     return {s['name']: s for s in response.json['schedules']}
 
 
-def test_each_periodic_job_in_words_with_its_next_run(tmp_path):
-    ini, app = app_with_schedules(tmp_path)
+def test_each_periodic_job_in_words_with_its_next_run(scheduled):
+    ini, app = scheduled
     schedules = by_name(webtest.TestApp(app).get('/api/schedules'))
     monthly = schedules['monthly']
     assert monthly['task'] == 'myapp.tasks.xsum'
@@ -58,8 +61,8 @@ def test_each_periodic_job_in_words_with_its_next_run(tmp_path):
     assert schedules['tick']['schedule'] == 'every second'
 
 
-def test_the_last_run_comes_from_the_job_history(tmp_path):
-    ini, app = app_with_schedules(tmp_path)
+def test_the_last_run_comes_from_the_job_history(scheduled):
+    ini, app = scheduled
     sent = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
     add_job(app, id='older', origin='beat:tick', state='SUCCESS',
             created_at=sent - datetime.timedelta(seconds=1))
@@ -73,15 +76,16 @@ def test_the_last_run_comes_from_the_job_history(tmp_path):
     assert tick['last_run']['sent_at'] == '2026-11-01T21:00:00.000+09:00'
 
 
-def test_the_page_lists_them_without_javascript(tmp_path):
-    ini, app = app_with_schedules(tmp_path)
+def test_the_page_lists_them_without_javascript(scheduled):
+    ini, app = scheduled
     page = webtest.TestApp(app).get('/schedules', status=200)
     assert 'at 08:00 on day 1 of the month, Asia/Tokyo' in page.text
     assert 'myapp.tasks.xsum' in page.text
 
 
-def test_beat_runs_land_in_the_job_history_with_their_schedule(tmp_path):
-    ini, app = app_with_schedules(tmp_path)
+@pytest.mark.worker
+def test_beat_runs_land_in_the_job_history_with_their_schedule(scheduled):
+    ini, app = scheduled
     with Worker(ini, '--beat'):
         client = webtest.TestApp(app)
         deadline = time.monotonic() + 15

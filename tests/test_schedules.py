@@ -14,9 +14,8 @@ from myapp.celery_integration import StartupError, celery_app
 from myapp.celery_integration.schedule_info import describe, next_run
 from myapp.celery_integration.settings import ConfigError, load_celery_settings
 
-from .support import initialize_db, write_ini
+from .support import PROJECT, write_ini
 
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UTC = datetime.timezone.utc
 
 
@@ -118,7 +117,7 @@ def test_a_wrong_section_names_file_section_and_key(tmp_path, line, key,
 # -- start-up checks, through the real app ----------------------------------
 
 @pytest.fixture(scope='module')
-def app_directory(tmp_path_factory):
+def app_directory(tmp_path_factory, initialize_db):
     """One initialised database; each test writes its own ini beside it."""
     directory = tmp_path_factory.mktemp('schedules')
     initialize_db(write_ini(directory))
@@ -170,7 +169,8 @@ def test_an_unknown_time_zone_stops_start_up_with_close_names(app_directory):
     assert '"Europe/Paris"' in error
 
 
-def test_the_shipped_development_ini_runs_its_periodic_jobs(tmp_path):
+def test_the_shipped_development_ini_runs_its_periodic_jobs(tmp_path,
+                                                            initialize_db):
     # A copy, so that its var/ (database, broker folders) is the test's own.
     ini = shutil.copy(os.path.join(PROJECT, 'development.ini'), tmp_path)
     initialize_db(ini)
