@@ -5,8 +5,12 @@ import uuid
 
 import pytest
 from kombu import Connection
+from pyramid.paster import get_app
 
+from myapp import tasks
 from myapp.celery_integration import filesystem
+
+from .support import RUN_QUEUE, Worker, write_ini
 
 
 @pytest.fixture
@@ -99,15 +103,11 @@ def test_a_file_unreadable_for_long_is_set_aside(connection, folder, queue,
     assert 'does not decode' in caplog.text
 
 
-def test_a_worker_carries_on_past_an_empty_message_file(tmp_path):
+@pytest.mark.worker
+def test_a_worker_carries_on_past_an_empty_message_file(tmp_path,
+                                                        initialize_db):
     """Issue 12's reproduction: an empty message file in the queue folder
     while ``pceleryd development.ini`` runs used to make it exit."""
-    from pyramid.paster import get_app
-
-    from myapp import tasks
-
-    from .support import RUN_QUEUE, Worker, initialize_db, write_ini
-
     ini = write_ini(tmp_path)
     initialize_db(ini)
     get_app(ini)

@@ -17,6 +17,8 @@ import textwrap
 from celery import signals
 from pyramid.paster import get_app
 
+import pytest
+
 import myapp
 
 PACKAGE_DIR = pathlib.Path(myapp.__file__).parent
@@ -47,22 +49,24 @@ def import_in_fresh_interpreter(module):
     return json.loads(probe.stdout)
 
 
+@pytest.mark.worker  # a fresh interpreter
 def test_importing_the_models_connects_no_celery_signal():
     assert import_in_fresh_interpreter('myapp.models') == \
         {'connected': [], 'pyramid_celery': False}
 
 
+@pytest.mark.worker  # a fresh interpreter
 def test_importing_the_integration_package_connects_no_celery_signal():
     assert import_in_fresh_interpreter('myapp.celery_integration') == \
         {'connected': [], 'pyramid_celery': False}
 
 
-def test_configuring_twice_connects_each_handler_once(memory_ini):
-    get_app(memory_ini)
+def test_configuring_twice_connects_each_handler_once(module_ini):
+    get_app(module_ini)
     counts = {signal: len(signal.receivers) for signal in
               (signals.worker_ready, signals.task_revoked,
                signals.beat_init, signals.beat_embedded_init)}
-    get_app(memory_ini)
+    get_app(module_ini)
     assert {signal: len(signal.receivers) for signal in counts} == counts
 
 
