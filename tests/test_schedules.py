@@ -99,6 +99,15 @@ def test_enabled_false_keeps_the_job_out_of_beat_schedule(tmp_path):
     ('schedule = {"minute": "0", "hour": "25"}', 'schedule',
      'not a valid crontab schedule: hour "25": Invalid end range: 25 > 23'),
     ('taks = myapp.tasks.add', 'taks', 'unknown key; did you mean "task"?'),
+    # pyramid_celery's documented example: accepted, then beat failed every
+    # tick after the first (UNIQUE constraint failed: jobs.id).
+    ('options = {"task_id": "4445"}', 'options',
+     '"task_id" cannot be given to a periodic job: every run needs an id of '
+     'its own'),
+    ('options = {"eta": "2026-01-01T08:00:00"}', 'options',
+     '"eta" cannot be given to a periodic job'),
+    ('options = {"queu": "celery"}', 'options',
+     '"queu" is not an option of a periodic job; did you mean "queue"?'),
 ])
 def test_a_wrong_section_names_file_section_and_key(tmp_path, line, key,
                                                     problem):

@@ -133,6 +133,37 @@ def test_the_same_setting_twice_in_one_section_is_refused(tmp_path):
     assert 'sets broker_url a second time (also as "BROKER_URL")' in error
 
 
+def test_app_section_and_celery_section_that_disagree_are_refused(tmp_path):
+    # Seed 002 writes BROKER_URL in [app:main]; [celery] used to win
+    # silently when both gave a value.
+    error = error_from(tmp_path, """
+        [app:main]
+        BROKER_URL = amqp://guest:guest@rabbit//
+        [celery]
+        broker_url = redis://localhost:6379/0
+        """, app_settings={'BROKER_URL': 'amqp://guest:guest@rabbit//'})
+    assert 'section [celery], key "broker_url"' in error
+    assert 'sets broker_url to another value than [app:main] ' \
+        '"BROKER_URL" does' in error
+
+
+def test_app_section_and_celery_section_may_agree(tmp_path):
+    settings = settings_from(tmp_path, """
+        [app:main]
+        CELERY_RESULT_BACKEND = rpc://
+        [celery]
+        result_backend = rpc://
+        """, app_settings={'CELERY_RESULT_BACKEND': 'rpc://'})
+    assert settings['result_backend'] == 'rpc://'
+
+
+@pytest.mark.parametrize('spelling', ['use_celeryconfig', 'USE_CELERYCONFIG'])
+def test_use_celeryconfig_in_either_case(tmp_path, spelling):
+    # pyramid_celery's own tests spell it USE_CELERYCONFIG = True.
+    settings = settings_from(tmp_path, f'[celery]\n{spelling} = True\n')
+    assert settings['use_celeryconfig'] is True
+
+
 def test_every_broker_transport_option_passes_typed(tmp_path):
     # pyramid_celery keeps only visibility_timeout and max_retries.
     settings = settings_from(tmp_path, """

@@ -24,6 +24,19 @@ TIMEDELTA_FIELDS = ('weeks', 'days', 'hours', 'minutes', 'seconds',
                     'milliseconds', 'microseconds')
 SOLAR_FIELDS = ('event', 'latitude', 'longitude')
 
+#: ``apply_async`` options each run of a periodic job may be sent with.
+PERIODIC_OPTIONS = ('queue', 'routing_key', 'exchange', 'priority',
+                    'expires', 'countdown', 'headers', 'time_limit',
+                    'soft_time_limit', 'ignore_result', 'retry',
+                    'retry_policy')
+#: Options that hold for one run only, and why (pyramid_celery documents
+#: ``options = {"task_id": "4445"}``, which fails every tick but the first).
+UNREPEATABLE_OPTIONS = {
+    'task_id': 'every run needs an id of its own, and beat would send the '
+               'same one each time',
+    'eta': 'it is one moment: every run after it would start at once',
+}
+
 EXAMPLES = {
     'crontab': '{"minute": "0", "hour": "8", "day_of_month": "1"}',
     'timedelta': '{"seconds": 30}',
@@ -72,7 +85,23 @@ def parse_beat_section(path, section, items):
             entry[key] = json_value(error, key, items[key])
             if not isinstance(entry[key], kind):
                 raise error(key, f'must be a JSON {JSON_NAMES[kind]}')
+    check_options(error, entry.get('options', {}))
     return entry
+
+
+def check_options(error, options):
+    """Only ``apply_async`` options that can work on every run."""
+    for name in options:
+        if name in UNREPEATABLE_OPTIONS:
+            raise error('options', f'"{name}" cannot be given to a periodic '
+                        f'job: {UNREPEATABLE_OPTIONS[name]}',
+                        f'remove it; a periodic job may take '
+                        f'{", ".join(PERIODIC_OPTIONS)}')
+        if name not in PERIODIC_OPTIONS:
+            raise error('options', f'"{name}" is not an option of a '
+                        'periodic job',
+                        suggest(name, PERIODIC_OPTIONS)
+                        or f'use one of {", ".join(PERIODIC_OPTIONS)}')
 
 
 JSON_NAMES = {list: 'list', dict: 'object'}

@@ -66,20 +66,19 @@ def load_celery_settings(path, app_settings=None, environ=None):
 
     def put(section, key, value):
         name = canonical_name(path, section, key)
-        if name in sources and sources[name][0] == section:
-            raise ConfigError(path, section, key,
-                              f'sets {name} a second time '
-                              f'(also as "{sources[name][1]}")',
-                              'keep one of the two lines')
-        settings[name] = convert(path, section, key, name, value)
+        converted = convert(path, section, key, name, value)
+        if name in sources:
+            check_no_conflict(path, section, key, name, sources[name],
+                              converted == settings[name])
+        settings[name] = converted
         sources[name] = (section, key)
 
     for section, key, value in legacy_app_settings(parser, app_settings):
         put(section, key, value)
     if parser.has_section('celery'):
         for key, value in section_items(parser, 'celery'):
-            if key in PYRAMID_CELERY_KEYS:
-                settings[key] = to_bool(path, 'celery', key, value)
+            if key.lower() in PYRAMID_CELERY_KEYS:
+                settings[key.lower()] = to_bool(path, 'celery', key, value)
             else:
                 put('celery', key, value)
     read_subsections(parser, path, settings)
@@ -90,6 +89,24 @@ def load_celery_settings(path, app_settings=None, environ=None):
     apply_defaults(settings, path)
     check_safety(settings, path, sources)
     return settings
+
+
+def check_no_conflict(path, section, key, name, earlier, same_value):
+    """One setting given twice: in one section always a mistake; in
+    ``[app:main]`` and ``[celery]`` (seed 002 and pyramid_celery's styles)
+    only when the two values differ, since only one of them can apply."""
+    earlier_section, earlier_key = earlier
+    if earlier_section == section:
+        raise ConfigError(path, section, key,
+                          f'sets {name} a second time '
+                          f'(also as "{earlier_key}")',
+                          'keep one of the two lines')
+    if not same_value:
+        raise ConfigError(path, section, key,
+                          f'sets {name} to another value than '
+                          f'[{earlier_section}] "{earlier_key}" does',
+                          'keep one of the two (the [celery] section is '
+                          "Celery's own place)")
 
 
 def legacy_app_settings(parser, app_settings):
