@@ -222,13 +222,15 @@ class Worker:
 
     ``Worker(ini, '--beat')`` runs ``pceleryd ini --beat``; ``command`` and
     ``argv`` run another form (``pcelerybeat``, ``celery -A ...``); ``env``
-    replaces the environment (None: this process's).
+    replaces the environment and ``cwd`` the current directory (None: this
+    process's).
     """
 
     def __init__(self, ini, *options, command='pceleryd', argv=None,
-                 ready_text='ready.', env=None):
+                 ready_text='ready.', env=None, cwd=None):
         self.argv = [command, *(argv or [ini, *options])]
         self.command, self.ready_text, self.env = command, ready_text, env
+        self.cwd = cwd
         self.log_path = os.path.join(os.path.dirname(ini),
                                      f'{command}-{uuid.uuid4().hex[:6]}.log')
         self.process = None
@@ -239,7 +241,7 @@ class Worker:
         self.process = subprocess.Popen(
             [os.path.join(BIN, self.argv[0]), *self.argv[1:]],
             stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=self.env)
+            stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while self.ready_text not in self.output():
             if self.process.poll() is not None:

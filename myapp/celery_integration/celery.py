@@ -6,15 +6,20 @@
     celery -A myapp.celery_integration beat --ini development.ini
 
 (``pceleryd INI`` and ``pcelerybeat INI`` run exactly these.)  Celery finds
-this module from the package name, takes :data:`app`, parses the ``--ini``
-option that pyramid_celery declares, and calls the handler below before
-any worker or beat code runs.  It is the one handler Celery needs before the
-application exists, so it is connected here, when Celery imports this
-module, and nowhere else.
+this module from the package name and takes :data:`app`.  Importing it
+declares the ``--ini`` and ``--ini-var`` options (pyramid_celery's, with
+the same names) so that they boot the Pyramid app *while the command line
+is parsed*, before any other option: Celery reads the defaults of options
+such as beat's ``--schedule`` from the app's settings as it parses them,
+and they must be the ini's, not Celery's (which would put
+``celerybeat-schedule`` in the current directory).  It is the one thing
+Celery needs before the application exists, so it is done here, when
+Celery imports this module, and nowhere else.
 """
 import os
 
 from celery import signals
+from click import Option
 from pyramid.paster import bootstrap
 
 from .app import celery_app, pyramid_celery
@@ -36,17 +41,20 @@ def parse_ini_vars(text):
     return options
 
 
-def on_preload_parsed(options, **kwargs):
-    """Boot the Pyramid app named by ``--ini`` before the worker or beat.
+def boot(ini, ini_var=None):
+    """Boot the Pyramid app named by ``--ini`` (once), which configures
+    Celery from the same file.
 
-    Replaces pyramid_celery's handler, which prints a traceback and lets the
-    worker go on with default settings when the app fails (its issue 66).
+    Unlike pyramid_celery's handler, which prints a traceback and lets the
+    worker go on with default settings when the app fails (its issue 66),
+    any failure stops the command with one line.
     """
-    ini = options.get('ini')
     if not ini:
         raise StartupError('pass the ini file of the application: '
                            '--ini development.ini')
-    ini_vars = parse_ini_vars(options.get('ini_var'))
+    if configured_ini() == os.path.abspath(ini):
+        return
+    ini_vars = parse_ini_vars(ini_var)
     if not os.path.isfile(ini):
         raise StartupError(f'{ini}: no such file')
     try:
@@ -65,6 +73,36 @@ def on_preload_parsed(options, **kwargs):
                        ini)
 
 
+def read_ini_option(ctx, param, value):
+    """Click callback of ``--ini`` and ``--ini-var``: both are eager, so
+    they are read before every other option, given or not; the second of
+    the two to be read boots the app."""
+    read = ctx.meta.setdefault(__name__, {})
+    read[param.name] = value
+    if {'ini', 'ini_var'} <= set(read):
+        boot(read['ini'], read['ini_var'])
+    return value
+
+
+INI_OPTIONS = (
+    Option(('--ini', '-i'), is_eager=True,
+           callback=read_ini_option,
+           help='The PasteDeploy ini file of the Pyramid application.'),
+    Option(('--ini-var',), is_eager=True,
+           callback=read_ini_option,
+           help='Comma separated key=value pairs to pass to the ini.'),
+)
+
+
+def declare_ini_options(app):
+    """Replace pyramid_celery's ``--ini`` options with the eager ones."""
+    preload = app.user_options['preload']
+    for option in list(preload):
+        if option.name in ('ini', 'ini_var'):
+            preload.discard(option)
+    preload.update(INI_OPTIONS)
+
+
+declare_ini_options(celery_app)
+# pyramid_celery's own handler would boot the app a second time.
 signals.user_preload_options.disconnect(pyramid_celery.on_preload_parsed)
-signals.user_preload_options.connect(on_preload_parsed, weak=False,
-                                     dispatch_uid=__name__)

@@ -1,9 +1,9 @@
 """``pceleryd INI [worker options]`` and ``pcelerybeat INI [beat options]``.
 
 The same as ``celery -A myapp.celery_integration worker --ini INI`` (see
-:mod:`.celery`), plus what that form cannot do: one clear line (no traceback) for a missing or
-broken ini, and a refusal to start a second beat on the same ini before any
-work starts.
+:mod:`.celery`), plus a usage line, an answer for a missing or broken ini
+before Celery is even imported, and the refusal of a second beat on the
+same ini before any work starts.
 """
 import os
 import sys
@@ -11,8 +11,6 @@ import sys
 from .beatlock import BeatAlreadyRunning, hold_beat_lock
 from .errors import ConfigError
 from .settings import load_celery_settings
-
-SCHEDULE_OPTIONS = {'-s', '--schedule', '--schedule-filename'}
 
 USAGE = 'usage: {prog} INI [celery {command} options]   (e.g. {prog} ' \
         'development.ini{example})'
@@ -35,7 +33,7 @@ def run_celery(command, argv, prog, example):
         sys.exit(f'error: {ini}: no such file; '
                  + USAGE.format(prog=prog, command=command, example=example))
     try:
-        settings = load_celery_settings(ini)
+        load_celery_settings(ini)
     except ConfigError as exc:
         sys.exit(f'error: {exc}')
     runs_beat = command == 'beat' or '--beat' in options or '-B' in options
@@ -44,15 +42,10 @@ def run_celery(command, argv, prog, example):
             hold_beat_lock(os.path.abspath(ini))
         except BeatAlreadyRunning as exc:
             sys.exit(f'error: {exc}')
-        # Celery picks the schedule file before it reads the ini; name it,
-        # or it lands in the current directory.
-        if not SCHEDULE_OPTIONS & {option.split('=')[0] for option in options}:
-            options += ['--schedule', settings['beat_schedule_filename']]
     # Imported late: importing the app is what costs, and the checks above
     # must answer fast.
     from celery.bin.celery import celery as celery_command
 
     return celery_command.main(
-        args=['-A', __package__, command,
-              '--ini', ini, *options],
+        args=['-A', __package__, command, '--ini', ini, *options],
         prog_name=prog)

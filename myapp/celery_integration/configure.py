@@ -10,6 +10,7 @@ Nothing here runs at import: the directive applies the settings and
 connects the integration's Celery signal handlers, once per process however
 often it is called.
 """
+import importlib
 import logging
 import os
 import threading
@@ -28,6 +29,9 @@ from .pyramid_task import PyramidTask
 
 log = logging.getLogger(__name__)
 
+#: pyramid_celery's module of settings, with ``use_celeryconfig = true``.
+CELERYCONFIG = 'celeryconfig'
+
 #: The ini file this process was configured from.
 _configured = {'ini': None}
 
@@ -39,7 +43,7 @@ def configure_celery(config, ini_path):
         settings = load_celery_settings(ini_path, config.get_settings())
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
-    apply_settings(settings)
+    apply_settings(settings, ini_path)
     connect_signal_handlers()
     celery_app.main = config.registry.package_name  # its name in banners
     celery_app.conf.PYRAMID_REGISTRY = config.registry
@@ -66,9 +70,10 @@ def check_schedule(ini_path):
                 'origin', str(Origin.beat(name)))
 
 
-def apply_settings(settings):
+def apply_settings(settings, ini_path):
     if settings.pop('use_celeryconfig', False):
-        celery_app.config_from_object('celeryconfig', force=True)
+        celery_app.config_from_object(celeryconfig_module(ini_path),
+                                      force=True)
     else:
         celery_app.config_from_object(settings, force=True)
     forget_connections(celery_app)
@@ -78,6 +83,20 @@ def apply_settings(settings):
     else:
         signals.setup_logging.connect(logging_from_ini, weak=False,
                                       dispatch_uid=__name__)
+
+
+def celeryconfig_module(ini_path):
+    """pyramid_celery's ``use_celeryconfig``: the settings are in the module
+    ``celeryconfig``.  Imported now, so that its absence stops start-up
+    with one line instead of failing at the first use of a setting."""
+    try:
+        return importlib.import_module(CELERYCONFIG)
+    except ImportError as exc:
+        raise StartupError(str(ConfigError(
+            ini_path, 'celery', 'use_celeryconfig',
+            f'cannot import the module {CELERYCONFIG}: {exc}',
+            f'put {CELERYCONFIG}.py on the Python path, or remove the key '
+            'to read the settings from the ini'))) from None
 
 
 def forget_connections(app):
@@ -158,7 +177,6 @@ def announce_revoked(request=None, terminated=False, expired=False,
 
 SIGNAL_HANDLERS = (
     (signals.beat_init, one_beat_per_ini),
-    (signals.beat_embedded_init, one_beat_per_ini),
     (signals.worker_ready, announce_worker_ready),
     (signals.task_revoked, announce_revoked),
 )
