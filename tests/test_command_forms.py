@@ -7,7 +7,9 @@ else than they said.
 import os
 
 import pytest
+from pyramid.paster import get_app
 
+from .jobs_support import load_job, wait_until
 from .support import Worker, run_command, write_ini
 
 pytestmark = pytest.mark.worker
@@ -71,3 +73,25 @@ def test_use_celeryconfig_reads_the_module(tmp_path, initialize_db):
         cwd=tmp_path, env={**os.environ, 'PYTHONPATH': str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '5'
+
+
+def test_a_job_started_by_celery_call_is_recorded(tmp_path, initialize_db):
+    """``celery call`` (and Flower's send-task, which sends the same way)
+    bypasses the task base: the worker records the job as it starts it."""
+    ini = initialize_db(write_ini(tmp_path))
+    app = get_app(ini)
+    with Worker(ini):
+        called = run_command(*CELERY, 'call', 'myapp.tasks.add',
+                             '--args', '[2, 3]', '--ini', ini)
+        assert called.returncode == 0, called.stderr
+        job_id = called.stdout.strip().splitlines()[-1]
+        job = wait_until(lambda: finished(app, job_id), timeout=30,
+                         what=f'job {job_id} recorded and finished')
+    assert (job.task_name, job.args, job.state, job.result) == \
+        ('myapp.tasks.add', [2, 3], 'SUCCESS', 5)
+    assert job.origin.startswith('worker:celery@')
+
+
+def finished(app, job_id):
+    job = load_job(app, job_id)
+    return job if job is not None and job.state == 'SUCCESS' else None

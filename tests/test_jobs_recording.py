@@ -186,6 +186,23 @@ def test_unknown_ids_are_ignored(app):
         assert lifecycle.revoke(request.dbsession, 'nope') is False
 
 
+def test_a_job_no_sender_recorded_is_recorded_when_a_worker_starts_it(app):
+    # celery call, Flower's send-task: the worker knows the job as it starts.
+    unrecorded = {'task_name': 'myapp.tasks.add', 'args': [2, 3],
+                  'kwargs': {}}
+    with transaction_of(app) as request:
+        assert lifecycle.start(request.dbsession, 'from-celery-call',
+                               'celery@host', 0, False, unrecorded) is None
+    job = load_job(app, 'from-celery-call')
+    assert (job.task_name, job.args, job.state, job.origin, job.worker) == \
+        ('myapp.tasks.add', [2, 3], 'STARTED', 'worker:celery@host',
+         'celery@host')
+    with transaction_of(app) as request:  # a second delivery of it
+        assert lifecycle.start(request.dbsession, 'from-celery-call',
+                               'celery@host', 0, False, unrecorded) == \
+            'the job is STARTED'
+
+
 # -- however it was sent ---------------------------------------------------
 
 def test_sent_from_a_task_names_its_parent(app):

@@ -43,8 +43,9 @@ class TaskSendFailed(TaskEvent):
 
 class TaskStarted(TaskEvent):
     """A worker is about to run it: ``args``, ``kwargs``, ``worker``,
-    ``retries``, ``redelivered``.  A subscriber calls :meth:`skip` to stop
-    the run (a duplicate delivery, a job cancelled while queued)."""
+    ``retries``, ``redelivered``, and ``eager`` (run in-process by
+    ``Task.apply()``, not by a worker).  A subscriber calls :meth:`skip` to
+    stop the run (a duplicate delivery, a job cancelled while queued)."""
 
     skipped = None
 

@@ -144,7 +144,8 @@ class PyramidTask(celery.Task):
         started = self.notify(
             TaskStarted, args=args, kwargs=kwargs,
             worker=self.request.hostname, retries=self.request.retries,
-            redelivered=bool(delivery.get('redelivered')))
+            redelivered=bool(delivery.get('redelivered')),
+            eager=bool(self.request.is_eager))
         if started is not None and started.skipped:
             log.info('%s[%s]: not run: %s', self.name, self.request.id,
                      started.skipped)

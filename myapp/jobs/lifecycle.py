@@ -5,9 +5,12 @@ transition that could race is a compare-and-set: an ``UPDATE ... WHERE``
 that names the states it may leave, and whose row count says whether it
 happened.  A job that is not recorded (``Task.apply()`` in tests, a message
 sent before the jobs table existed) is left alone: every function tolerates
-an unknown id.
+an unknown id, and only :func:`start` records a job that a worker runs.
 """
+import sqlalchemy.exc
 from sqlalchemy import func, literal, select, update
+
+from ..celery_integration import Origin
 
 from ..models.job import (FAILURE, FINISHED, PENDING, PROGRESS, RETRY,
                           REVOKED, RUNNING, STARTED, SUCCESS, WAITING, Job)
@@ -38,11 +41,16 @@ def mark_sent(dbsession, job_id):
             .values(sent_at=utcnow()))
 
 
-def start(dbsession, job_id, worker, retries, redelivered):
+def start(dbsession, job_id, worker, retries, redelivered, unrecorded=None):
     """Claim the run for this delivery; return why not, or None to run.
 
     Only a job that is waiting may start, so a duplicate message runs
     nothing and a job revoked while queued never runs, on any broker.
+
+    A job that no sender recorded (``celery call``, Flower's send-task, a
+    client without this app) is recorded now, from ``unrecorded`` (its
+    ``task_name``, ``args`` and ``kwargs``), so that every job a worker
+    runs is in the history.
     """
     # Waiting, and not a stale copy of an attempt that already failed.
     startable = Job.state.in_(WAITING) & (Job.retries <= retries)
@@ -59,7 +67,31 @@ def start(dbsession, job_id, worker, retries, redelivered):
     if claimed:
         return None
     state = state_of(dbsession, job_id)
-    return None if state is None else f'the job is {state}'
+    if state is not None:
+        return f'the job is {state}'
+    if unrecorded is not None and \
+            not record_started(dbsession, job_id, worker, retries,
+                               **unrecorded):
+        # Another delivery of it recorded it first: claim it as usual.
+        return start(dbsession, job_id, worker, retries, redelivered)
+    return None
+
+
+def record_started(dbsession, job_id, worker, retries, task_name, args,
+                   kwargs):
+    """Record a job that a worker starts and no sender recorded; False if
+    it is recorded already."""
+    now = utcnow()
+    job = Job(id=job_id, task_name=task_name, args=jsonable(list(args)),
+              kwargs=jsonable(dict(kwargs)), options={}, state=STARTED,
+              origin=str(Origin.worker(worker)), retries=retries,
+              created_at=now, sent_at=now, started_at=now, worker=worker)
+    try:
+        with dbsession.begin_nested():
+            dbsession.add(job)
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
 
 
 def record_progress(dbsession, job_id, current, total, message):

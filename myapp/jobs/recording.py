@@ -34,8 +34,13 @@ def on_send_failed(event):
 
 
 def on_started(event):
+    # Jobs run in-process by Task.apply() are not a worker's: not recorded.
+    unrecorded = None if event.eager else {
+        'task_name': event.task_name, 'args': event.args,
+        'kwargs': event.kwargs}
     reason = lifecycle.start(event.request.dbsession, event.task_id,
-                             event.worker, event.retries, event.redelivered)
+                             event.worker, event.retries, event.redelivered,
+                             unrecorded)
     if reason:
         event.skip(reason)
 
