@@ -101,7 +101,9 @@ def test_malformed_requests_are_400(api, published, body, error):
 @pytest.mark.parametrize('raw', [
     b'not json', b'', b'{"task": ', b'\xff\xfe', b'{"task": NaN}',
     b'[' * 30000 + b']' * 30000,
-], ids=['text', 'empty', 'truncated', 'not-utf8', 'nan', 'deeply-nested'])
+    b'{"task": "myapp.tasks.add", "args": [1e400, 1]}',
+], ids=['text', 'empty', 'truncated', 'not-utf8', 'nan', 'deeply-nested',
+        'too-large-for-a-float'])
 def test_a_body_that_is_not_json_is_400(api, published, raw):
     assert refused(api, raw)['error'] == 'the body is not JSON'
     assert published == []

@@ -3,6 +3,9 @@
 Run in-process (``Task.apply``) against the app and a real kombu in-memory
 broker; the worker-level behaviour is in test_integration.py.
 """
+import datetime
+import decimal
+
 import pytest
 import sqlalchemy.exc
 import transaction
@@ -150,6 +153,17 @@ def test_bad_calls_fail_in_the_caller_not_after_commit(app, published):
         assert published == []
     finally:
         env['closer']()
+
+
+@pytest.mark.parametrize('value', [
+    datetime.datetime(2026, 11, 22, 17, 44), decimal.Decimal('2.5'),
+    b'bytes', float('nan'), float('inf')])
+def test_arguments_that_are_not_plain_json_are_refused_in_the_caller(
+        app, published, value):
+    # They used to reach the API as {"__type__": "decimal", ...}.
+    with pytest.raises(EncodeError, match='must be plain JSON'):
+        tasks.add.delay(value, 1)
+    assert published == []
 
 
 def test_a_send_from_a_task_leaves_when_the_task_commits(app, published):

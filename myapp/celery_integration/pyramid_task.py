@@ -16,6 +16,7 @@ Modelled on PyPI's Warehouse (``warehouse/tasks.py``) and pyramid-tasks:
 """
 import functools
 import inspect
+import json
 import logging
 import traceback
 
@@ -25,6 +26,7 @@ from celery.exceptions import Ignore, Reject, Retry
 from celery.result import AsyncResult
 from celery.utils import uuid
 from celery.utils.time import get_exponential_backoff_interval
+from kombu.exceptions import EncodeError
 from kombu.serialization import dumps
 from pyramid.scripting import prepare
 from pyramid.threadlocal import get_current_request
@@ -234,7 +236,19 @@ class PyramidTask(celery.Task):
     def check_call(self, args, kwargs):
         if self.typing:
             self.__header__(*(args or ()), **(kwargs or {}))
-        dumps((args or (), kwargs or {}), serializer=self.serializer)
+        if self.serializer != 'json':
+            dumps((args or (), kwargs or {}), serializer=self.serializer)
+            return
+        # kombu's JSON would pass datetime, Decimal and bytes as tagged
+        # objects ({"__type__": "decimal", ...}) that the task receives,
+        # and the history and API show, as something else than was sent.
+        try:
+            json.dumps((args or (), kwargs or {}), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(
+                f'{self.name}: the arguments must be plain JSON (strings, '
+                f'numbers, booleans, null, lists, objects): {exc}; send a '
+                'datetime or Decimal as a string') from None
 
     def publish(self, args, kwargs, task_id, announce=True, **options):
         """Hand the message to the broker now, and tell subscribers.

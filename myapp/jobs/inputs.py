@@ -6,6 +6,7 @@ misspelt ``countdown`` would otherwise run the job at once).
 """
 import datetime
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -36,8 +37,7 @@ def json_body(request, fields, empty_ok=False):
     if empty_ok and not request.body.strip():
         return {}
     try:
-        body = json.loads(request.body.decode('utf-8'),
-                          parse_constant=refuse_constant)
+        body = parse_json(request.body.decode('utf-8'))
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, 'the body is not JSON', str(exc)) from None
     if not isinstance(body, dict):
@@ -57,8 +57,22 @@ def check_body_size(request):
                        'bytes', {'limit': MAX_BODY_BYTES})
 
 
+def parse_json(text):
+    """Strict JSON: no NaN or Infinity, and no number too large for a
+    float (``1e400`` would become Infinity, which JSON cannot carry)."""
+    return json.loads(text, parse_constant=refuse_constant,
+                      parse_float=finite_float)
+
+
 def refuse_constant(name):
     raise ValueError(f'{name} is not JSON')
+
+
+def finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f'{text} is too large for a number')
+    return value
 
 
 @dataclass
@@ -103,7 +117,7 @@ def json_field(form, name, empty):
     if not text:
         return empty
     try:
-        return json.loads(text, parse_constant=refuse_constant)
+        return parse_json(text)
     except (ValueError, RecursionError) as exc:
         raise invalid(name, f'not JSON: {exc}') from None
 
