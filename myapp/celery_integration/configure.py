@@ -26,6 +26,7 @@ from .origin import Origin
 from .schedules import check_beat_schedule
 from .settings import load_celery_settings
 from .pyramid_task import PyramidTask
+from .results import store_times_in_utc
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def apply_settings(settings, ini_path):
         celery_app.config_from_object(settings, force=True)
     forget_connections(celery_app)
     prepare_local_storage(celery_app.conf)
+    if (celery_app.conf.result_backend or '').startswith('db+'):
+        store_times_in_utc()
     if celery_app.conf.worker_hijack_root_logger:
         signals.setup_logging.disconnect(dispatch_uid=__name__)
     else:

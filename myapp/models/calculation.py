@@ -1,12 +1,7 @@
-import datetime
-
-from sqlalchemy import JSON, Column, DateTime, Float, Integer, String
+from sqlalchemy import JSON, Column, Float, Integer, String
 
 from .meta import Base
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
+from .types import UTCDateTime, utcnow
 
 
 class Calculation(Base):
@@ -18,5 +13,5 @@ class Calculation(Base):
     operation = Column(String(32), nullable=False)
     operands = Column(JSON, nullable=False)
     result = Column(Float, nullable=False)
-    created_at = Column(DateTime(timezone=True), nullable=False,
-                        default=utcnow)
+    # UTC, and aware when read back on SQLite too (same column type).
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
