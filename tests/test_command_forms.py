@@ -95,3 +95,15 @@ def test_a_job_started_by_celery_call_is_recorded(tmp_path, initialize_db):
 def finished(app, job_id):
     job = load_job(app, job_id)
     return job if job is not None and job.state == 'SUCCESS' else None
+
+
+def test_the_pshell_banner_gives_each_name_one_line(tmp_path, initialize_db):
+    ini = initialize_db(write_ini(tmp_path, broker='memory'))
+    result = run_command('pshell', ini)
+    assert result.returncode == 0, result.stderr
+    banner = result.stderr  # where the interactive console writes it
+    for name in ('tm', 'dbsession', 'models', 'tasks', 'celery_app'):
+        (line,) = [line for line in banner.splitlines()
+                   if line.startswith(f'  {name} ')]
+        assert len(line) < 120, line
+    assert 'Celery application.' not in banner  # the class's docstring
