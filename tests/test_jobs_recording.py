@@ -8,6 +8,7 @@ import datetime
 import pytest
 import sqlalchemy.exc
 from celery import states
+from kombu.exceptions import EncodeError
 
 from myapp import tasks
 from myapp.celery_integration import task
@@ -247,8 +248,12 @@ def test_only_plain_options_are_kept_with_relative_times_made_absolute(
     assert 59 <= (eta - job.created_at).total_seconds() <= 61
 
 
-def test_arguments_are_kept_as_celery_sends_them(app):
-    when = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
-    job_id = queued(tasks.xsum, [when])
+def test_arguments_are_kept_as_sent_and_only_plain_json_is_sent(app):
+    job_id = queued(tasks.xsum, [1, 2.5, 'three', None, {'four': [4]}])
     assert load_job(app, job_id).args == \
-        [[{'__type__': 'datetime', '__value__': '2030-01-01T00:00:00+00:00'}]]
+        [[1, 2.5, 'three', None, {'four': [4]}]]
+    # kombu would have carried it as {"__type__": "datetime", ...}: refused.
+    when = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    with pytest.raises(EncodeError, match='must be plain JSON'):
+        queued(tasks.xsum, [when])
+    assert len(all_jobs(app)) == 1
