@@ -50,6 +50,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -632,7 +633,9 @@ def profile_sends(count):
     print(f'{count} sends outside a transaction (myapp, Redis, PostgreSQL) '
           f'under cProfile: {elapsed:.2f} s, {count / elapsed:.0f}/s')
     text = out.getvalue()
-    print(text[text.index('   ncalls'):].replace(ROOT + '/', ''))
+    print(text[text.index('   ncalls'):]
+          .replace(sysconfig.get_paths()['purelib'] + '/', '')
+          .replace(ROOT + '/', ''))
 
 
 # -- main ------------------------------------------------------------------
