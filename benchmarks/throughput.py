@@ -63,19 +63,28 @@ from tests import support  # noqa: E402
 from tests.support import Worker, run_command, write_ini  # noqa: E402
 
 BROKERS = ('embedded', 'redis', 'rabbitmq')
-REDIS_DB = 13
-REDIS_URL = f'redis://127.0.0.1:6379/{REDIS_DB}'
+#: Flushed at the end of a run, so it must be empty at its start (Redis's
+#: databases 14 and 15 are the tests'); --redis-db picks another.
+REDIS_DB = 12
 AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672//'
 POSTGRES_ADMIN_URL = 'postgresql+psycopg://postgres@127.0.0.1:5432/test'
 
-#: (broker, result backend, app database) of each run, as write_ini takes
-#: them.  RabbitMQ keeps its results in Redis rather than rpc://: the two
-#: server runs then differ by the broker only.
-SETUPS = {
-    'embedded': ('filesystem', 'sqlite', 'sqlite'),
-    'redis': (REDIS_URL, REDIS_URL, 'postgresql'),
-    'rabbitmq': (AMQP_URL, REDIS_URL, 'postgresql'),
-}
+
+def redis_url():
+    return f'redis://127.0.0.1:6379/{REDIS_DB}'
+
+
+def setup_of(broker):
+    """(broker, result backend, app database) of a run, as write_ini takes
+    them.  RabbitMQ keeps its results in Redis rather than rpc://: the two
+    server runs then differ by the broker only."""
+    return {
+        'embedded': ('filesystem', 'sqlite', 'sqlite'),
+        'redis': (redis_url(), redis_url(), 'postgresql'),
+        'rabbitmq': (AMQP_URL, redis_url(), 'postgresql'),
+    }[broker]
+
+
 NEEDS = {
     'embedded': (),
     'redis': ('redis', 'postgresql'),
@@ -113,9 +122,26 @@ def log(message):
 
 # -- services ------------------------------------------------------------
 
-def flush_redis():
+def redis_client():
     import redis
-    client = redis.Redis.from_url(REDIS_URL)
+    return redis.Redis.from_url(redis_url())
+
+
+def claim_redis_db():
+    """Refuse a Redis database that holds keys: another run may use it."""
+    client = redis_client()
+    try:
+        keys = client.dbsize()
+    finally:
+        client.close()
+    if keys:
+        raise BenchError(f'Redis database {REDIS_DB} holds {keys} keys: '
+                         'another run uses it; pass --redis-db N for an '
+                         'empty one')
+
+
+def flush_redis():
+    client = redis_client()
     try:
         client.flushdb()
     finally:
@@ -361,6 +387,7 @@ class BrokerRun:
         self.tag = uuid.uuid4().hex[:8]
         self.directory = directory
         self.database_name = None
+        self.redis_claimed = False
         self.processes = []
         self.queues = {side: f'bench-{self.tag}-{side}' for side in SIDES}
         self.nodes = {side: f'{side}-{self.tag}@bench' for side in SIDES}
@@ -379,9 +406,10 @@ class BrokerRun:
                 host, port = support.SERVICES[service]
                 raise BenchError(f'{service} is not reachable on '
                                  f'{host}:{port}')
-        broker, backend, database = SETUPS[self.broker]
-        if REDIS_URL in (broker, backend):
-            flush_redis()
+        broker, backend, database = setup_of(self.broker)
+        if redis_url() in (broker, backend):
+            claim_redis_db()
+            self.redis_claimed = True
         if database == 'postgresql':
             self.database_name = f'myapp_bench_{self.tag}'
             database = create_postgres_database(self.database_name)
@@ -430,14 +458,20 @@ class BrokerRun:
                     process.process.kill()
 
     def clean_up(self):
+        """Undo what the run did; each step even if another one fails."""
         self.stop_processes()
-        broker, backend, database = SETUPS[self.broker]
-        if broker == AMQP_URL:
-            delete_rabbitmq_queues(self.queues.values())
-        if REDIS_URL in (broker, backend):
-            flush_redis()
+        steps = []
+        if setup_of(self.broker)[0] == AMQP_URL:
+            steps.append(lambda: delete_rabbitmq_queues(self.queues.values()))
+        if self.redis_claimed:
+            steps.append(flush_redis)
         if self.database_name:
-            drop_postgres_database(self.database_name)
+            steps.append(lambda: drop_postgres_database(self.database_name))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                log(f'{self.broker}: clean-up: {type(exc).__name__}: {exc}')
 
 
 def make_local_folders(settings):
@@ -456,7 +490,6 @@ def make_local_folders(settings):
 def run_broker(broker, rounds):
     """Measure one broker; return {measure: {side: [value per round]}}."""
     values = {measure: {side: [] for side in SIDES} for measure in MEASURES}
-    notes = []
     with tempfile.TemporaryDirectory(prefix='myapp-throughput-') as tmp:
         run = BrokerRun(broker, tmp)
         sides = {}
@@ -499,7 +532,7 @@ def run_broker(broker, rounds):
             for side in sides.values():
                 side.close()
             run.clean_up()
-    return values, notes
+    return values
 
 
 def round_steps(broker):
@@ -643,11 +676,20 @@ def profile_sends(count):
 def child(broker, rounds, out):
     """One broker's run, in its own process; results as JSON into ``out``."""
     def stop(signum, frame):
+        # Once: the clean-up that follows must not be interrupted in turn.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise KeyboardInterrupt()
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
-        values, notes = run_broker(broker, rounds)
-        result = {'values': values, 'notes': notes}
+        result = {'values': run_broker(broker, rounds)}
+    except KeyboardInterrupt:
+        # run_broker has cleaned up; skip the finalizers of half-read
+        # results, which only complain at exit.
+        log(f'{broker}: interrupted')
+        sys.stderr.flush()
+        os._exit(130)
     except Exception as exc:  # BenchError, a worker that did not start...
         first = (str(exc).strip().splitlines() or [''])[0]
         result = {'error': f'{type(exc).__name__}: {first}'[:300]}
@@ -662,7 +704,8 @@ def run_in_child(broker, rounds):
         out = handle.name
     process = subprocess.Popen(
         [sys.executable, '-m', 'benchmarks.throughput', '--child', broker,
-         '--rounds', str(rounds), '--out', out], cwd=ROOT)
+         '--rounds', str(rounds), '--redis-db', str(REDIS_DB), '--out', out],
+        cwd=ROOT)
     try:
         process.wait()
         with open(out) as handle:
@@ -682,27 +725,39 @@ def run_in_child(broker, rounds):
 
 
 def main(argv=None):
+    global REDIS_DB
     parser = argparse.ArgumentParser(
         prog='python -m benchmarks.throughput',
         description='bare Celery vs myapp, side by side')
     parser.add_argument('--broker', choices=BROKERS, action='append',
                         help='run only this broker (may be repeated)')
     parser.add_argument('--rounds', type=int, default=ROUNDS)
+    parser.add_argument('--redis-db', type=int, default=REDIS_DB,
+                        help='an empty Redis database, flushed at the end '
+                        f'(default {REDIS_DB})')
     parser.add_argument('--profile', type=int, metavar='N',
                         help='profile N sends outside a transaction instead')
     parser.add_argument('--child', choices=BROKERS, help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    REDIS_DB = args.redis_db
     if args.child:
         child(args.child, args.rounds, args.out)
         return 0
     if args.profile:
         profile_sends(args.profile)
         return 0
+    # SIGTERM as Ctrl-C: the child running stops and cleans up.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     results = {}
-    for broker in args.broker or BROKERS:
-        results[broker] = run_in_child(broker, args.rounds)
+    try:
+        for broker in args.broker or BROKERS:
+            results[broker] = run_in_child(broker, args.rounds)
+    except KeyboardInterrupt:
+        print('interrupted; the runs have cleaned up', file=sys.stderr)
+        return 130
     print_table(results, args.rounds)
     print(f'(whole run {time.monotonic() - started:.0f} s)')
     return 1 if any('error' in result for result in results.values()) else 0
