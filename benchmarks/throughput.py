@@ -21,7 +21,7 @@ database), on Redis (broker and results) and on RabbitMQ (results in
 Redis, so that only the broker differs from the Redis run); PostgreSQL is
 the app database of the last two.  Every service is on 127.0.0.1.
 
-Run from the repository root (about 6 minutes; ``--broker redis`` and
+Run from the repository root (about 4 minutes; ``--broker redis`` and
 ``--rounds 3`` run a part)::
 
     .venv/bin/python -m benchmarks.throughput
@@ -30,7 +30,8 @@ Each broker runs in a child process of its own (Celery and Pyramid keep
 process-wide state), which starts the two workers (``pceleryd INI
 --concurrency 2`` and ``celery -A benchmarks.bare_app worker -c 2``) and
 later ``pserve``, stops each of them by pid, deletes its temporary
-directory, flushes its Redis database (13), deletes its RabbitMQ queues and
+directory, flushes its Redis database (12, which must be empty when it
+starts; ``--redis-db`` picks another), deletes its RabbitMQ queues and
 drops its PostgreSQL database.  The exit status is non-zero only when a
 run failed; timings are never judged.
 
