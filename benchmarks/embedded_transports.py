@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pyramid.paster import get_app  # noqa: E402
 
-from tests.support import Worker, initialize_db, write_ini  # noqa: E402
+from tests.support import Worker, run_initialize_db, write_ini  # noqa: E402
 
 ROUND_TRIPS = 50
 BURST = 200
@@ -33,7 +33,7 @@ def measure(broker_for):
     """Run every measurement on one transport; return {row: cell}."""
     with tempfile.TemporaryDirectory(prefix='myapp-bench-') as directory:
         ini = write_ini(directory, broker=broker_for(directory))
-        initialize_db(ini)
+        run_initialize_db(ini)
         worker = Worker(ini, '--concurrency', '2')
         try:
             worker.start(timeout=60)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from myapp.jobs.pagination import page_query  # noqa: E402
 from myapp.models import Job  # noqa: E402
-from tests.support import (POSTGRES_ADMIN_URL, initialize_db,  # noqa: E402
+from tests.support import (POSTGRES_ADMIN_URL, run_initialize_db,  # noqa: E402
                            service_available, write_ini)
 
 ROWS = 1_000_000
@@ -143,7 +143,7 @@ def postgresql_database():
 
 def run(database, directory, rows):
     ini = write_ini(directory, broker='memory', database=database)
-    initialize_db(ini)
+    run_initialize_db(ini)
     url = database.replace('%(here)s', directory)
     engine = create_engine(url)
     try:

@@ -163,6 +163,15 @@ def run_command(*args, timeout=60, **kwargs):
                           timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
 
 
+def run_initialize_db(ini):
+    """``initialize_myapp_db INI`` as a process (the benchmarks use it)."""
+    result = run_command('initialize_myapp_db', ini)
+    if result.returncode != 0:
+        raise RuntimeError(f'initialize_myapp_db {ini}: '
+                           f'{result.stderr.strip()}')
+    return ini
+
+
 @contextlib.contextmanager
 def processes_refused():
     """While open, starting any process (a worker, a console script, a
