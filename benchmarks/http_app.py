@@ -12,7 +12,7 @@ work being compared).  ``add`` has no options of its own, so Celery's
 without going through the task class at all.
 
 It lives here, not in ``myapp/``: the app is myapp's own configuration
-(:func:`configure_myapp`, the body of ``myapp.main``) with this route and
+(``myapp.configure``, what ``myapp.main`` runs) with this route and
 view added, so both endpoints run in one process on one database.  An ini
 uses it with::
 
@@ -22,26 +22,14 @@ uses it with::
 from celery.utils import uuid
 from pyramid.config import Configurator
 
+import myapp
 from myapp.celery_integration import celery_app
 from myapp.models import Calculation
 
 
-def configure_myapp(config, global_config):
-    """What ``myapp.main`` configures (kept in step with it by hand)."""
-    config.include('pyramid_jinja2')
-    config.include('myapp.sessions')
-    config.include('myapp.models')
-    config.include('myapp.celery_integration')
-    config.configure_celery(global_config['__file__'])
-    config.include('myapp.jobs')
-    config.include('myapp.tasks')
-    config.include('myapp.routes')
-    config.scan('myapp.views')
-
-
 def main(global_config, **settings):
     with Configurator(settings=settings) as config:
-        configure_myapp(config, global_config)
+        myapp.configure(config, global_config['__file__'])
         config.add_route('bench.plain', '/bench/plain')
         config.add_view(plain_view, route_name='bench.plain',
                         request_method='POST', renderer='json')
