@@ -19,6 +19,10 @@ requires = [
     'pyramid_retry',
     'pyramid_tm',
     'pytz',
+    # Pyramid imports pkg_resources, which setuptools 82 removed.  Pyramid
+    # 2.1 says so itself (setuptools<82); 2.0.x does not, and Python 3.12+
+    # venvs come without setuptools, so pip would pick the newest.
+    'setuptools<82',
     'sqlalchemy>=2.0',
     'transaction',
     'waitress',
@@ -45,11 +49,17 @@ setup(
     long_description=README,
     classifiers=[
         'Programming Language :: Python',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3 :: Only',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
+        'Programming Language :: Python :: Implementation :: CPython',
         'Framework :: Pyramid',
         'Topic :: Internet :: WWW/HTTP',
         'Topic :: Internet :: WWW/HTTP :: WSGI :: Application',
     ],
-    python_requires='>=3.9',
+    python_requires='>=3.11',  # .ci/run tests each CPython from 3.11 up
     # Namespace packages too: alembic/, templates/ and static/ hold no
     # __init__.py but must be installed.
     packages=find_namespace_packages(include=['myapp', 'myapp.*']),

@@ -238,6 +238,13 @@ class Worker:
     def __init__(self, ini, *options, command='pceleryd', argv=None,
                  ready_text='ready.', env=None, cwd=None):
         self.argv = [command, *(argv or [ini, *options])]
+        if command == 'pceleryd' or 'worker' in self.argv:
+            # Its own node name: on a shared Redis or RabbitMQ, a worker of
+            # another run (another checkout, another Python) named
+            # celery@HOST holds the same exclusive pidbox queue and answers
+            # this run's broadcasts.
+            self.argv += ['--hostname',
+                          f'{RUN_QUEUE}-{uuid.uuid4().hex[:6]}@%h']
         self.command, self.ready_text, self.env = command, ready_text, env
         self.cwd = cwd
         self.log_path = os.path.join(os.path.dirname(ini),
