@@ -21,8 +21,10 @@ requires = [
     'pytz',
     # Pyramid imports pkg_resources, which setuptools 82 removed.  Pyramid
     # 2.1 says so itself (setuptools<82); 2.0.x does not, and Python 3.12+
-    # venvs come without setuptools, so pip would pick the newest.
-    'setuptools<82',
+    # venvs come without setuptools, so pip would pick the newest.  From
+    # 80.9 on, importing it prints a two-line deprecation warning in every
+    # command (pserve, pceleryd...), which the one-line errors would drown in.
+    'setuptools<80.9',
     'sqlalchemy>=2.0',
     'transaction',
     'waitress',
