@@ -3,8 +3,8 @@ import os
 
 import sqlalchemy.exc
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from ..celery_integration.errors import StartupError
 
@@ -23,8 +23,7 @@ def check_schema_is_current(engine, config_file=None):
     where = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as connection:
-            current = MigrationContext.configure(
-                connection).get_current_revision()
+            current = current_revision(connection)
     except sqlalchemy.exc.OperationalError as exc:
         if engine.url.get_backend_name() != 'sqlite':
             raise StartupError(f'cannot connect to the database {where}: '
@@ -41,3 +40,11 @@ def check_schema_is_current(engine, config_file=None):
         f'the database {where} '
         f'{state}: run initialize_myapp_db with the same ini file '
         f'(e.g. initialize_myapp_db {config_file or "development.ini"})')
+
+
+def current_revision(connection):
+    """The revision Alembic recorded, read directly (Alembic's own reader
+    logs at INFO, which every command would print before its one line)."""
+    if not inspect(connection).has_table('alembic_version'):
+        return None
+    return connection.scalar(text('SELECT version_num FROM alembic_version'))
