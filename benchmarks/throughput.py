@@ -364,15 +364,9 @@ def stop_all(processes, timeout=30):
     """Stop these Workers (tests.support) by pid, all at once."""
     started = [process for process in processes if process.process]
     for process in started:
-        if process.process.poll() is None:
-            process.process.send_signal(signal.SIGTERM)
+        process.signal(signal.SIGTERM)
     for process in started:
-        try:
-            process.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.process.kill()
-            process.process.wait(10)
-        process.log.close()
+        process.wait_stopped(timeout)
 
 
 def error_lines(process):

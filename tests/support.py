@@ -238,7 +238,9 @@ class Worker:
     def __init__(self, ini, *options, command='pceleryd', argv=None,
                  ready_text='ready.', env=None, cwd=None):
         self.argv = [command, *(argv or [ini, *options])]
-        if command == 'pceleryd' or 'worker' in self.argv:
+        names_itself = {'-n', '--hostname'} & set(self.argv)
+        if (command == 'pceleryd' or 'worker' in self.argv) \
+                and not names_itself:
             # Its own node name: on a shared Redis or RabbitMQ, a worker of
             # another run (another checkout, another Python) named
             # celery@HOST holds the same exclusive pidbox queue and answers
@@ -286,7 +288,15 @@ class Worker:
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(sig)
+        self.signal(sig)
+        self.wait_stopped(timeout)
+
+    def signal(self, sig=signal.SIGTERM):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def wait_stopped(self, timeout=30):
+        """Wait for the process to end (killing it after ``timeout``)."""
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
