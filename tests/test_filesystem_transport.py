@@ -280,12 +280,15 @@ def event_queues(control):
             if name.startswith('celeryev.') and name.endswith('.queue')}
 
 
-def start_events_dump(ini, control, known=frozenset()):
-    """``celery events --dump`` on ``ini``; returns it and its queue."""
+def start_events_dump(ini, control, started):
+    """Start ``celery events --dump`` on ``ini`` (appended to ``started``);
+    return it and its queue, once declared."""
+    known = event_queues(control)
     process = subprocess.Popen(
         [os.path.join(BIN, 'celery'), '-A', 'myapp.celery_integration',
          'events', '--dump', '--ini', ini],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started.append(process)
     deadline = time.monotonic() + 30
     while not event_queues(control) - known:
         assert process.poll() is None, 'celery events --dump exited'
@@ -311,13 +314,20 @@ def test_the_queue_of_an_event_monitor_goes_when_the_monitor_does(
     initialize_db(ini)
     broker = tmp_path / 'var' / 'broker'
     control, folder = broker / 'control', broker / 'queue'
+    monitors = []
     with Worker(ini):
-        killed, dead_queue = start_events_dump(ini, control)
-        stopped, queue = start_events_dump(ini, control, {dead_queue})
-        killed.kill()
-        killed.wait(10)
-        stopped.send_signal(signal.SIGINT)
-        assert stopped.wait(20) == 0
+        try:
+            killed, dead_queue = start_events_dump(ini, control, monitors)
+            stopped, queue = start_events_dump(ini, control, monitors)
+            killed.kill()
+            killed.wait(10)
+            stopped.send_signal(signal.SIGINT)
+            assert stopped.wait(20) == 0
+        finally:
+            for monitor in monitors:
+                if monitor.poll() is None:
+                    monitor.kill()
+                    monitor.wait(10)
         assert queue not in bound(control, 'celeryev')
         assert not (control / f'{queue}.queue').exists()
 
