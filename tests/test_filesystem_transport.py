@@ -1,16 +1,21 @@
-"""The embedded broker never hands out, or loses, a half-written message."""
+"""The embedded broker never hands out, or loses, a half-written message,
+and forgets the queues of consumers that are gone (event monitors)."""
+import json
 import os
+import signal
+import subprocess
 import time
 import uuid
 
 import pytest
-from kombu import Connection
+from celery import Celery
+from kombu import Connection, Consumer, Exchange, Producer, Queue
 from pyramid.paster import get_app
 
 from myapp import tasks
 from myapp.celery_integration import filesystem
 
-from .support import RUN_QUEUE, Worker, write_ini
+from .support import BIN, RUN_QUEUE, Worker, write_ini
 
 
 @pytest.fixture
@@ -116,3 +121,221 @@ def test_a_worker_carries_on_past_an_empty_message_file(tmp_path,
         assert tasks.add.delay(2, 3).get(timeout=20) == 5
         assert worker.process.poll() is None
         assert empty.exists()
+
+
+# -- queues that expire -------------------------------------------------------
+
+EVENTS = Exchange('events', type='topic')
+
+
+def expiring(name, expires=60, ttl=5):
+    """A queue declared as Celery's event receiver declares its own."""
+    return Queue(name, EVENTS, routing_key='#', auto_delete=True,
+                 durable=False, expires=expires, message_ttl=ttl)
+
+
+def publish(connection, body=None, exchange=EVENTS):
+    Producer(connection.default_channel).publish(
+        body or {'type': 'worker-heartbeat'}, exchange=exchange,
+        routing_key='worker.heartbeat', declare=[exchange])
+
+
+def bound(control, exchange='events'):
+    path = control / f'{exchange}.exchange'
+    return [queue for _, _, queue in json.loads(path.read_text())] \
+        if path.exists() else []
+
+
+def age(path, seconds):
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+@pytest.fixture
+def control(tmp_path):
+    return tmp_path / 'control'
+
+
+@pytest.fixture
+def other_connection(options):
+    """Another client of the same folders (another process, as far as the
+    files go)."""
+    with Connection('filesystem://', transport_options=options,
+                    transport=f'{filesystem.__name__}:Transport') as conn:
+        yield conn
+
+
+def test_a_queue_declared_with_an_expiry_records_it(connection, control,
+                                                    queue):
+    expiring(queue, expires=60, ttl=5)(connection.default_channel).declare()
+    marker = json.loads((control / f'{queue}.queue').read_text())
+    assert marker == {'expires': 60.0, 'message_ttl': 5.0}
+    assert bound(control) == [queue]
+
+
+def test_celerys_event_receiver_declares_an_expiring_queue(options, control):
+    app = Celery(broker='filesystem://', set_as_current=False)
+    app.conf.update(broker_transport=f'{filesystem.__name__}:Transport',
+                    broker_transport_options=options,
+                    event_queue_expires=7.5)
+    with app.connection_for_read() as connection:
+        receiver = app.events.Receiver(connection, handlers={})
+        receiver.queue(connection.default_channel).declare()
+        name = receiver.queue.name
+        assert json.loads((control / f'{name}.queue').read_text()) == \
+            {'expires': 7.5, 'message_ttl': 5.0}
+        assert bound(control, 'celeryev') == [name]
+
+
+def test_a_queue_unused_past_its_expiry_goes_at_the_next_publish(
+        connection, other_connection, folder, control, queue):
+    tasks_queue = Queue(f'{queue}-tasks', EVENTS, routing_key='#')
+    channel = connection.default_channel
+    tasks_queue(channel).declare()
+    expiring(queue)(channel).declare()
+    publish(other_connection)
+    assert len(queued_files(folder, queue)) == 1
+    age(control / f'{queue}.queue', 61)  # no one polled it for 61 s
+    publish(other_connection)
+    assert bound(control) == [f'{queue}-tasks']  # never expires
+    assert queued_files(folder, queue) == []
+    assert not (control / f'{queue}.queue').exists()
+    assert len(queued_files(folder, f'{queue}-tasks')) == 2
+
+
+def test_a_queue_polled_by_its_consumer_does_not_expire(
+        connection, other_connection, folder, control, queue, monkeypatch):
+    monkeypatch.setattr(filesystem, 'KEEPALIVE_INTERVAL', 0)
+    received = []
+    with Consumer(connection, [expiring(queue)],
+                  callbacks=[lambda body, message: received.append(body)],
+                  no_ack=True):
+        age(control / f'{queue}.queue', 61)
+        with pytest.raises(TimeoutError):
+            connection.drain_events(timeout=0.1)  # polls: alive
+        publish(other_connection, {'n': 1})
+        connection.drain_events(timeout=2)
+    assert received == [{'n': 1}]
+
+
+def test_a_consumer_back_after_its_queue_expired_declares_it_again(
+        connection, other_connection, control, queue, monkeypatch, caplog):
+    """E.g. a monitor suspended for longer than the expiry, resumed."""
+    monkeypatch.setattr(filesystem, 'KEEPALIVE_INTERVAL', 0)
+    received = []
+    with Consumer(connection, [expiring(queue)],
+                  callbacks=[lambda body, message: received.append(body)],
+                  no_ack=True):
+        age(control / f'{queue}.queue', 61)
+        publish(other_connection)  # drops it
+        assert bound(control) == []
+        with pytest.raises(TimeoutError):
+            connection.drain_events(timeout=0.1)
+        assert bound(control) == [queue]
+        assert (control / f'{queue}.queue').exists()
+        publish(other_connection, {'n': 2})
+        connection.drain_events(timeout=2)
+    assert received == [{'n': 2}]
+    assert 'declared again' in caplog.text
+
+
+def test_messages_older_than_the_queues_ttl_are_dropped_unread(
+        connection, other_connection, folder, queue):
+    expiring(queue, ttl=1)(connection.default_channel).declare()
+    publish(other_connection, {'n': 'old'})
+    old = queued_files(folder, queue)[0]
+    written = int(old.partition('_')[0])
+    os.rename(folder / old, folder / f'{written - 1500}_{old.partition("_")[2]}')
+    publish(other_connection, {'n': 'new'})
+    simple = connection.SimpleQueue(expiring(queue, ttl=1))
+    assert simple.get(block=False).payload == {'n': 'new'}
+    assert queued_files(folder, queue) == []
+
+
+def test_closing_its_consumer_deletes_an_auto_delete_queue(
+        options, other_connection, folder, control, queue):
+    with Connection('filesystem://', transport_options=options,
+                    transport=f'{filesystem.__name__}:Transport') as conn:
+        consumer = Consumer(conn, [expiring(queue)], no_ack=True)
+        consumer.consume()
+        publish(other_connection)
+        assert len(queued_files(folder, queue)) == 1
+    assert bound(control) == []
+    assert queued_files(folder, queue) == []
+    assert not (control / f'{queue}.queue').exists()
+
+
+def test_an_auto_delete_queue_no_one_consumed_outlives_its_producer(
+        options, folder, control, queue):
+    with Connection('filesystem://', transport_options=options,
+                    transport=f'{filesystem.__name__}:Transport') as conn:
+        expiring(queue)(conn.default_channel).declare()
+        publish(conn)
+    assert bound(control) == [queue]
+    assert len(queued_files(folder, queue)) == 1
+
+
+def event_queues(control):
+    return {name[:-len('.queue')] for name in os.listdir(control)
+            if name.startswith('celeryev.') and name.endswith('.queue')}
+
+
+def start_events_dump(ini, control, started):
+    """Start ``celery events --dump`` on ``ini`` (appended to ``started``);
+    return it and its queue, once declared."""
+    known = event_queues(control)
+    process = subprocess.Popen(
+        [os.path.join(BIN, 'celery'), '-A', 'myapp.celery_integration',
+         'events', '--dump', '--ini', ini],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started.append(process)
+    deadline = time.monotonic() + 30
+    while not event_queues(control) - known:
+        assert process.poll() is None, 'celery events --dump exited'
+        assert time.monotonic() < deadline, 'no event queue declared'
+        time.sleep(0.1)
+    return process, (event_queues(control) - known).pop()
+
+
+def wait_until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f'not so after {timeout}s'
+        time.sleep(0.2)
+
+
+@pytest.mark.worker
+def test_the_queue_of_an_event_monitor_goes_when_the_monitor_does(
+        tmp_path, initialize_db):
+    """Issue: every ``celery events`` or Flower session left a queue that
+    the worker fed forever.  One stopped with Ctrl-C leaves nothing; one
+    killed leaves a queue that expires (event_queue_expires, here 4 s)."""
+    ini = write_ini(tmp_path, celery='event_queue_expires = 4')
+    initialize_db(ini)
+    broker = tmp_path / 'var' / 'broker'
+    control, folder = broker / 'control', broker / 'queue'
+    monitors = []
+    with Worker(ini):
+        try:
+            killed, dead_queue = start_events_dump(ini, control, monitors)
+            stopped, queue = start_events_dump(ini, control, monitors)
+            killed.kill()
+            killed.wait(10)
+            stopped.send_signal(signal.SIGINT)
+            assert stopped.wait(20) == 0
+        finally:
+            for monitor in monitors:
+                if monitor.poll() is None:
+                    monitor.kill()
+                    monitor.wait(10)
+        assert queue not in bound(control, 'celeryev')
+        assert not (control / f'{queue}.queue').exists()
+
+        # The worker's heartbeats (every 2 s) go to the dead queue...
+        wait_until(lambda: queued_files(folder, dead_queue), 10)
+        assert dead_queue in bound(control, 'celeryev')
+        # ...until it expires: then its binding, files and marker go.
+        wait_until(lambda: dead_queue not in bound(control, 'celeryev'), 15)
+        assert queued_files(folder, dead_queue) == []
+        assert not (control / f'{dead_queue}.queue').exists()
+        assert queued_files(folder, queue) == []

@@ -1,4 +1,4 @@
-"""kombu's filesystem transport, safe against half-written messages.
+"""kombu's filesystem transport: no half-written messages, no dead queues.
 
 The embedded default's broker is a folder of message files.  kombu's writer
 creates each file in the queue folder and then fills it, under an ``flock``
@@ -12,13 +12,42 @@ message lost.  Here:
   e.g. a ``celery call`` without this app's settings, is still writing)
   puts it back for a later poll, and only sets it aside, with an error in
   the log, once it has stayed unreadable for :data:`UNREADABLE_AFTER`
-  seconds.  Nothing is deleted unread.
+  seconds.  No message is deleted for being unreadable.
+
+kombu's transport also ignores the queue arguments that make RabbitMQ (and
+kombu's Redis transport) forget a client's queue: every ``celery events``,
+Flower or monitor session binds a ``celeryev.UUID`` queue that outlives it,
+and the worker writes every heartbeat and task event into each dead queue
+forever (thousands of files in an hour; each poll of the worker lists them
+all).  Here queues expire as on RabbitMQ:
+
+* a queue declared with ``expires`` (``x-expires``: Celery's event queues,
+  ``event_queue_expires``, 60 s; pidbox queues, ``control_queue_expires``,
+  10 s) gets a marker ``CONTROL/QUEUE.queue`` holding its expiry and
+  message TTL;
+* a process consuming it marks it alive by touching the marker's mtime, at
+  most once a second (:data:`KEEPALIVE_INTERVAL`), while it polls; one
+  whose queue was expired meanwhile (suspended for longer than the expiry)
+  declares and binds it again;
+* a publisher routing to it (``get_table``: fanout, topic and direct alike;
+  one ``stat`` per binding and message) drops a queue not marked alive for
+  longer than its expiry: its bindings in every exchange, its message
+  files, its marker;
+* a consumer drops, unread, messages older than the queue's message TTL
+  (``x-message-ttl``: ``event_queue_ttl``, 5 s);
+* a channel closed cleanly deletes the ``auto_delete`` queues it declared
+  and consumed (RabbitMQ deletes them when their consumer goes, kombu's
+  Redis transport when the channel closes), so a ``celery events`` session
+  that exits leaves nothing behind; expiry covers the ones that are killed.
+
+Queues declared without ``expires`` (the task queues) never expire.
 
 Used for every ``filesystem://`` broker through Celery's
 ``broker_transport`` setting (see :mod:`.settings`).
 """
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -26,6 +55,7 @@ import uuid
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
+from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
@@ -35,9 +65,32 @@ log = logging.getLogger(__name__)
 #: broken, and set aside as ``NAME.unreadable`` beside the queue.
 UNREADABLE_AFTER = 60
 PARTIAL_PREFIX = 'writing-'
+#: A consumer marks a queue it polls alive at most this often (seconds),
+#: and at least four times per expiry.
+KEEPALIVE_INTERVAL = 1.0
+#: Queue names that can name a marker file (others never expire).
+QUEUE_NAME = re.compile(r'\A[A-Za-z0-9@._-]+\Z')
+MARKER_SUFFIX = '.queue'
+
+
+def queue_expiry(arguments):
+    """``(expires, message_ttl)`` in seconds from RabbitMQ-style queue
+    arguments, or None for a queue that does not expire."""
+    arguments = arguments or {}
+    expires = arguments.get('x-expires')
+    if not expires:
+        return None
+    ttl = arguments.get('x-message-ttl')
+    return expires / 1000, (ttl / 1000 if ttl else None)
 
 
 class Channel(filesystem.Channel):
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._auto_delete_queues = set()  # declared so on this channel
+        self._consumed_auto_delete = set()  # ...and consumed on it
+        self._kept_alive_at = {}  # queue: time.monotonic() of the touch
 
     def _put(self, queue, payload, **kwargs):
         """Write the message beside the queue, then rename it into it."""
@@ -57,8 +110,14 @@ class Channel(filesystem.Channel):
     def _get(self, queue):
         """The oldest message of ``queue`` that can be read whole."""
         wanted = f'{queue}.msg'
+        expiry = self.connection.expiring_queues.get(queue)
+        oldest = (time.monotonic() - expiry[1]) * 1000 \
+            if expiry and expiry[1] else None
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.partition('.')[2] == wanted:
+                if oldest is not None and written_before(name, oldest):
+                    self._discard(name)  # older than the queue's TTL
+                    continue
                 message = self._take(name)
                 if message is not None:
                     return message
@@ -102,6 +161,212 @@ class Channel(filesystem.Channel):
         log.error('broker message %s does not decode after %ds; set aside '
                   'as %s', os.path.basename(queued), age, aside)
 
+    def _discard(self, name):
+        try:
+            os.remove(os.path.join(self.data_folder_in, name))
+        except FileNotFoundError:
+            pass  # another consumer took it
+
+    # -- queues that expire ---------------------------------------------------
+
+    def prepare_queue_arguments(self, arguments, **kwargs):
+        """``expires`` and ``message_ttl`` as ``x-expires`` and
+        ``x-message-ttl`` (kombu's base drops them; its Redis transport
+        keeps them the same way)."""
+        return to_rabbitmq_queue_arguments(arguments, **kwargs)
+
+    def _new_queue(self, queue, auto_delete=False, arguments=None, **kwargs):
+        super()._new_queue(queue, **kwargs)
+        if auto_delete:
+            self._auto_delete_queues.add(queue)
+        expiry = queue_expiry(arguments)
+        marker = self._marker(queue)
+        if expiry is None or marker is None:
+            return
+        self.connection.expiring_queues[queue] = expiry
+        self._write_marker(marker, expiry)
+        self._kept_alive_at[queue] = time.monotonic()
+
+    def basic_consume(self, queue, *args, **kwargs):
+        if queue in self._auto_delete_queues:
+            self._consumed_auto_delete.add(queue)
+        return super().basic_consume(queue, *args, **kwargs)
+
+    def basic_get(self, queue, *args, **kwargs):
+        self._keep_alive((queue,))
+        return super().basic_get(queue, *args, **kwargs)
+
+    def drain_events(self, *args, **kwargs):
+        self._keep_alive(self._active_queues)
+        return super().drain_events(*args, **kwargs)
+
+    def _keep_alive(self, queues):
+        """Touch the markers of the expiring queues polled here, at most
+        once per :data:`KEEPALIVE_INTERVAL` (and four times per expiry)."""
+        now = time.monotonic()
+        for queue in queues:
+            expiry = self.connection.expiring_queues.get(queue)
+            if expiry is None or now - self._kept_alive_at.get(queue, 0) \
+                    < min(KEEPALIVE_INTERVAL, expiry[0] / 4):
+                continue
+            self._kept_alive_at[queue] = now
+            try:
+                os.utime(self._marker(queue))
+            except FileNotFoundError:
+                self._declare_again(queue, expiry)
+
+    def _declare_again(self, queue, expiry):
+        """This process was away for longer than the queue's expiry (a
+        publisher dropped it): declare and bind it again."""
+        log.warning('broker queue %s had expired while its consumer was '
+                    'not polling it; declared again', queue)
+        self._write_marker(self._marker(queue), expiry)
+        for exchange, routing_key, arguments in \
+                self.state.queue_bindings(queue):
+            self._queue_bind(exchange, *self.typeof(exchange).prepare_bind(
+                queue, exchange, routing_key, arguments))
+
+    def get_table(self, exchange):
+        """The exchange's bindings, less those of expired queues (which
+        are dropped on the way)."""
+        table = super().get_table(exchange)
+        expired = {binding.queue for binding in table
+                   if (self._overdue(binding.queue) or 0) > 0}
+        if not expired:
+            return table
+        for queue in expired:
+            self._drop(queue)
+        return [binding for binding in table if binding.queue not in expired]
+
+    def _overdue(self, queue):
+        """Seconds past its expiry since the queue was last polled (< 0 if
+        still alive); None for a queue that does not expire (or is gone)."""
+        marker = self._marker(queue)
+        if marker is None:
+            return None
+        try:
+            stat = os.stat(marker)
+        except FileNotFoundError:
+            return None
+        expires = read_expires(marker, stat.st_ino)
+        if expires is None:
+            return None
+        return time.time() - stat.st_mtime - expires
+
+    def _drop(self, queue):
+        """Unbind ``queue`` from every exchange, delete its messages and
+        its marker; unless its consumer came back meanwhile."""
+        unbound = [(exchange, binding)
+                   for exchange in self.control_folder.glob('*.exchange')
+                   for binding in unbind(exchange, queue)]
+        deleted = self._purge(queue)
+        overdue = self._overdue(queue)
+        if overdue is None:
+            return  # another publisher dropped it meanwhile
+        if overdue <= 0:  # polled again meanwhile: bound again
+            for exchange, binding in unbound:
+                self._queue_bind(exchange.name[:-len('.exchange')], *binding)
+            return
+        marker = self._marker(queue)
+        expires = _expires_read.pop(marker, (None, '?'))[1]
+        remove(marker)
+        log.info('broker queue %s expired (not polled for %ss): unbound, '
+                 '%d messages deleted', queue, expires, deleted)
+
+    def _delete(self, queue, *args, **kwargs):
+        super()._delete(queue, *args, **kwargs)
+        self.connection.expiring_queues.pop(queue, None)
+        remove(self._marker(queue))
+
+    def close(self):
+        """Delete the auto-delete queues consumed here, as RabbitMQ does when
+        their consumer goes and kombu's Redis transport on close."""
+        if not self.closed and self.connection is not None:
+            for queue in self._consumed_auto_delete:
+                try:
+                    self.queue_delete(queue)
+                except (OSError, ChannelError) as exc:
+                    log.warning('broker queue %s not deleted: %s', queue,
+                                exc)
+        super().close()
+
+    def _marker(self, queue):
+        """``CONTROL/QUEUE.queue``; None for a name no file may have."""
+        if not isinstance(queue, str) or not QUEUE_NAME.match(queue) \
+                or not queue.strip('.'):
+            return None
+        return os.path.join(self.control_folder, queue + MARKER_SUFFIX)
+
+    def _write_marker(self, marker, expiry):
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        partial = f'{marker}.{uuid.uuid4().hex}.part'
+        with open(partial, 'w') as handle:
+            handle.write(dumps({'expires': expiry[0],
+                                'message_ttl': expiry[1]}))
+        os.replace(partial, marker)
+
+
+#: marker path: (inode, expires); a marker is written once and touched.
+_expires_read = {}
+
+
+def read_expires(marker, inode):
+    """The expiry written in ``marker`` (read once per inode), or None."""
+    cached = _expires_read.get(marker)
+    if cached is not None and (inode is None or cached[0] == inode):
+        return cached[1]
+    try:
+        with open(marker) as handle:
+            expires = float(loads(handle.read())['expires'])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if inode is not None:
+        _expires_read[marker] = (inode, expires)
+    return expires
+
+
+def unbind(exchange_file, queue):
+    """Remove ``queue``'s bindings from an exchange file; return them."""
+    try:
+        handle = open(exchange_file, 'rb+', buffering=0)
+    except FileNotFoundError:
+        return []
+    with handle:
+        filesystem.lock(handle, filesystem.LOCK_EX)
+        try:
+            table = [filesystem.exchange_queue_t(*binding) for binding
+                     in loads(bytes_to_str(handle.read()) or '[]')]
+            removed = [binding for binding in table if binding.queue == queue]
+            if removed:
+                handle.seek(0)
+                handle.write(str_to_bytes(dumps(
+                    [binding for binding in table
+                     if binding.queue != queue])))
+                handle.truncate()
+        finally:
+            filesystem.unlock(handle)
+    return removed
+
+
+def written_before(name, oldest):
+    """Whether the message file ``name`` was written before ``oldest``
+    (``time.monotonic()`` in ms, as :meth:`Channel._put` names files)."""
+    try:
+        return int(name.partition('_')[0]) < oldest
+    except ValueError:
+        return False
+
+
+def remove(path):
+    if path is not None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
 
 class Transport(filesystem.Transport):
     Channel = Channel
+    #: queue: (expires, message_ttl) of the expiring queues declared in this
+    #: process (kombu keeps this transport's bindings per process, too).
+    expiring_queues = {}
