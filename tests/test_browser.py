@@ -194,7 +194,8 @@ def test_the_dashboard_follows_its_unfinished_jobs(site, browser):
     # Another client revokes it, through the JSON API.
     revoked = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        f"fetch('/api/jobs/{job_id}/revoke', {{method: 'POST'}})"
+        f"fetch('/api/jobs/{job_id}/revoke', {{method: 'POST', headers: "
+        "{'Content-Type': 'application/json'}})"
         ".then(response => done(response.status));")
     assert revoked == 202
     wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, row).text

@@ -4,6 +4,7 @@ in-memory broker: every status code and error, idempotency keys, revoke.
 No worker runs here; tests/test_jobs_integration.py has them.
 """
 import datetime
+import json
 
 import pytest
 
@@ -107,6 +108,29 @@ def test_malformed_requests_are_400(api, published, body, error):
 def test_a_body_that_is_not_json_is_400(api, published, raw):
     assert refused(api, raw)['error'] == 'the body is not JSON'
     assert published == []
+
+
+@pytest.mark.parametrize('content_type', [
+    'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data',
+    None])
+def test_a_body_not_declared_json_is_415(api, published, content_type):
+    # What another site can make a browser send without asking: refused,
+    # nothing recorded or queued.
+    headers = {'Content-Type': content_type} if content_type else {}
+    response = api.post('/api/jobs', json.dumps(ADD), headers=headers,
+                        status=415)
+    assert response.json['error'] == 'the body must be sent as ' \
+        'application/json'
+    assert published == [] and all_jobs(api.app) == []
+
+
+def test_a_revoke_not_declared_json_is_415_and_revokes_nothing(
+        api, broadcasts):
+    job = start(api, dict(ADD, countdown=60)).json
+    api.post(f'/api/jobs/{job["id"]}/revoke', '',
+             headers={'Content-Type': 'text/plain'}, status=415)
+    assert load_job(api.app, job['id']).state == 'PENDING'
+    assert broadcasts == []
 
 
 def test_an_oversized_body_is_413(api, published):
@@ -297,7 +321,8 @@ def test_bad_list_queries_are_400(api, query, error):
 
 def test_revoking_a_queued_job(api, broadcasts):
     job = start(api).json
-    revoked = api.post(f'/api/jobs/{job["id"]}/revoke', status=202).json
+    revoked = api.post(f'/api/jobs/{job["id"]}/revoke', status=202,
+                       content_type='application/json').json
     assert revoked['state'] == 'REVOKED' and revoked['finished_at']
     assert load_job(api.app, job['id']).state == 'REVOKED'
     assert broadcasts == [(job['id'], {'terminate': False})]
@@ -316,7 +341,8 @@ def test_revoking_with_terminate_again_is_fine(api, broadcasts):
 def test_a_finished_job_cannot_be_revoked(api, broadcasts):
     job = start(api).json
     set_state(api.app, job['id'], 'SUCCESS')
-    error = api.post(f'/api/jobs/{job["id"]}/revoke', status=409).json
+    error = api.post(f'/api/jobs/{job["id"]}/revoke', status=409,
+                     content_type='application/json').json
     assert error == {'error': 'the job has already finished',
                      'detail': {'state': 'SUCCESS'}}
     assert broadcasts == []
@@ -333,7 +359,8 @@ def test_a_bad_revoke_body_is_400(api, broadcasts, body):
 
 
 def test_revoking_an_unknown_job_is_404(api, broadcasts):
-    api.post('/api/jobs/nope/revoke', status=404)
+    api.post('/api/jobs/nope/revoke', status=404,
+             content_type='application/json')
     assert broadcasts == []
 
 

@@ -25,6 +25,12 @@ QUEUE_NAME = re.compile(r'[A-Za-z0-9_.:@-]{1,200}', re.ASCII)
 IDEMPOTENCY_KEY = re.compile(r'[\x21-\x7e][\x20-\x7e]{0,254}')
 
 
+#: The only type of body the API reads.  A web page can make a browser
+#: POST to another site without asking (a "simple" cross-site request)
+#: with a text/plain or form body, never with a JSON one.
+JSON_TYPE = 'application/json'
+
+
 def invalid(name, problem, status=400):
     return ApiError(status, f'invalid "{name}"', problem)
 
@@ -32,7 +38,14 @@ def invalid(name, problem, status=400):
 # -- bodies ------------------------------------------------------------
 
 def json_body(request, fields, empty_ok=False):
-    """The body as a JSON object with no keys but ``fields``."""
+    """The body as a JSON object with no keys but ``fields``.
+
+    Declared as JSON even when empty (415 otherwise), so that another site
+    cannot make a visitor's browser start or revoke jobs.
+    """
+    if request.content_type != JSON_TYPE:
+        raise ApiError(415, f'the body must be sent as {JSON_TYPE}',
+                       {'content_type': request.content_type or None})
     check_body_size(request)
     if empty_ok and not request.body.strip():
         return {}
