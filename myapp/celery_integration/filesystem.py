@@ -91,6 +91,7 @@ class Channel(filesystem.Channel):
         self._auto_delete_queues = set()  # declared so on this channel
         self._consumed_auto_delete = set()  # ...and consumed on it
         self._kept_alive_at = {}  # queue: time.monotonic() of the touch
+        self._expiring_at_lookup = set()
 
     def _put(self, queue, payload, **kwargs):
         """Write the message beside the queue, then rename it into it."""
@@ -106,6 +107,11 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             raise ChannelError(f'Cannot add file {final!r} to the queue '
                                f'folder: {exc}') from exc
+        if queue in self._expiring_at_lookup and \
+                not os.path.exists(self._marker(queue)):
+            # Deleted since the lookup: whoever deleted it removed the
+            # marker before its messages, so this one would stay forever.
+            remove(final)
 
     def _get(self, queue):
         """The oldest message of ``queue`` that can be read whole."""
@@ -230,8 +236,13 @@ class Channel(filesystem.Channel):
         """The exchange's bindings, less those of expired queues (which
         are dropped on the way)."""
         table = super().get_table(exchange)
-        expired = {binding.queue for binding in table
-                   if (self._overdue(binding.queue) or 0) > 0}
+        overdue = {binding.queue: self._overdue(binding.queue)
+                   for binding in table}
+        # Expiring queues as they were when looked up: see _put.
+        self._expiring_at_lookup = {queue for queue, seconds in
+                                    overdue.items() if seconds is not None}
+        expired = {queue for queue, seconds in overdue.items()
+                   if (seconds or 0) > 0}
         if not expired:
             return table
         for queue in expired:
@@ -259,7 +270,6 @@ class Channel(filesystem.Channel):
         unbound = [(exchange, binding)
                    for exchange in self.control_folder.glob('*.exchange')
                    for binding in unbind(exchange, queue)]
-        deleted = self._purge(queue)
         overdue = self._overdue(queue)
         if overdue is None:
             return  # another publisher dropped it meanwhile
@@ -269,14 +279,15 @@ class Channel(filesystem.Channel):
             return
         marker = self._marker(queue)
         expires = _expires_read.pop(marker, (None, '?'))[1]
-        remove(marker)
+        remove(marker)  # before the messages: see _put
+        deleted = self._purge(queue)
         log.info('broker queue %s expired (not polled for %ss): unbound, '
                  '%d messages deleted', queue, expires, deleted)
 
     def _delete(self, queue, *args, **kwargs):
+        remove(self._marker(queue))  # before the messages: see _put
         super()._delete(queue, *args, **kwargs)
         self.connection.expiring_queues.pop(queue, None)
-        remove(self._marker(queue))
 
     def close(self):
         """Delete the auto-delete queues consumed here, as RabbitMQ does when
