@@ -38,6 +38,7 @@ production_requires = [
 
 tests_require = [
     'pytest>=7',
+    'hypothesis',  # tests/test_fuzz.py
     'pytest-cov',
     'selenium',  # tests/test_browser.py, with Chromium and chromedriver
     'webtest',
@@ -80,6 +81,10 @@ setup(
             'initialize_myapp_db = myapp.scripts.initialize_db:main',
             'pceleryd = myapp.celery_integration.commands:pceleryd',
             'pcelerybeat = myapp.celery_integration.commands:pcelerybeat',
+            # Pyramid's commands, with the ini checked first (one line for
+            # every mistake in it): installed after Pyramid, these win.
+            'pserve = myapp.scripts.pyramid_commands:pserve',
+            'pshell = myapp.scripts.pyramid_commands:pshell',
         ],
     },
 )

@@ -24,7 +24,8 @@ from pyramid.paster import bootstrap
 
 from .app import celery_app, pyramid_celery
 from .configure import configured_ini, record_environment
-from .errors import StartupError
+from .errors import ConfigError, StartupError
+from .settings import check_ini
 
 #: What ``celery -A myapp.celery_integration`` runs.
 app = celery_app
@@ -57,6 +58,10 @@ def boot(ini, ini_var=None):
     ini_vars = parse_ini_vars(ini_var)
     if not os.path.isfile(ini):
         raise StartupError(f'{ini}: no such file')
+    try:
+        check_ini(ini, variables=ini_vars)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
     try:
         env = bootstrap(ini, options=ini_vars)
     except SystemExit:

@@ -10,7 +10,7 @@ import sys
 
 from .beatlock import BeatAlreadyRunning, hold_beat_lock
 from .errors import ConfigError
-from .settings import load_celery_settings
+from .settings import check_ini
 
 USAGE = 'usage: {prog} INI [celery {command} options]   (e.g. {prog} ' \
         'development.ini{example})'
@@ -33,7 +33,7 @@ def run_celery(command, argv, prog, example):
         sys.exit(f'error: {ini}: no such file; '
                  + USAGE.format(prog=prog, command=command, example=example))
     try:
-        load_celery_settings(ini)
+        check_ini(ini)
     except ConfigError as exc:
         sys.exit(f'error: {exc}')
     runs_beat = command == 'beat' or '--beat' in options or '-B' in options

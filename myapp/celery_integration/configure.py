@@ -15,18 +15,23 @@ import logging
 import os
 import threading
 
+from billiard.exceptions import WorkerLostError
 from celery import signals
+from celery.exceptions import NotRegistered, TimeLimitExceeded
 from pyramid.paster import setup_logging
 
 from .app import celery_app, pyramid_celery
 from .beatlock import BeatAlreadyRunning, hold_beat_lock
 from .errors import ConfigError, StartupError
-from .events import TaskRevoked, WorkerReady, notify_in_own_transaction
+from .events import (TaskFailed, TaskLost, TaskRevoked, WorkerReady,
+                     notify_in_own_transaction)
 from .origin import Origin
-from .schedules import check_beat_schedule
+from .kombu_fixes import guard_redis_channel_close
+from .schedules import check_beat_schedule, check_routes
 from .settings import load_celery_settings
 from .pyramid_task import PyramidTask
 from .results import store_times_in_utc
+from .timeouts import apply_timeout_defaults
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +46,13 @@ def configure_celery(config, ini_path):
     """Directive: read Celery's settings from ``ini_path`` and apply them."""
     ini_path = os.path.abspath(ini_path)
     try:
-        settings = load_celery_settings(ini_path, config.get_settings())
+        settings = load_celery_settings(ini_path, config.get_settings(),
+                                        require_broker=True)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
+    apply_timeout_defaults(settings, config.get_settings(), ini_path)
     apply_settings(settings, ini_path)
+    guard_redis_channel_close()  # a kombu defect exits workers (see module)
     connect_signal_handlers()
     celery_app.main = config.registry.package_name  # its name in banners
     celery_app.conf.PYRAMID_REGISTRY = config.registry
@@ -62,6 +70,7 @@ def configured_ini():
 def check_schedule(ini_path):
     try:
         check_beat_schedule(ini_path, celery_app)
+        check_routes(ini_path, celery_app)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     # Runs sent by beat say which periodic job sent them.
@@ -178,10 +187,42 @@ def announce_revoked(request=None, terminated=False, expired=False,
                               expired=expired)
 
 
+def announce_lost_or_timed_out(sender=None, task_id=None, exception=None,
+                               **kwargs):
+    """Celery's task_failure, for the two ends that only the worker's main
+    process sees (a run's own failures are announced by the run): its pool
+    process died, or the hard time limit killed it."""
+    if not isinstance(sender, PyramidTask):
+        return
+    if isinstance(exception, WorkerLostError):
+        sender.notify(TaskLost, task_id, exc=exception,
+                      rerun=sender.rerun_if_lost)
+    elif isinstance(exception, TimeLimitExceeded):
+        sender.notify(TaskFailed, task_id, exc=exception, traceback=None)
+
+
+def announce_refused(sender=None, message=None, exc=None, **kwargs):
+    """Celery's task_rejected and task_unknown: the worker refused a
+    message (it cannot decode or run it, or has no such task)."""
+    headers = getattr(message, 'headers', None) or {}
+    task_id, task_name = headers.get('id'), headers.get('task')
+    if not task_id or exc is None:
+        return
+    if isinstance(exc, KeyError):  # task_unknown: no task of that name
+        exc = NotRegistered(task_name)
+    notify_in_own_transaction(celery_app.conf.get('PYRAMID_REGISTRY'),
+                              TaskFailed, task_name, task_id, exc=exc,
+                              traceback=None,
+                              refused_by=getattr(sender, 'hostname', '?'))
+
+
 SIGNAL_HANDLERS = (
     (signals.beat_init, one_beat_per_ini),
     (signals.worker_ready, announce_worker_ready),
     (signals.task_revoked, announce_revoked),
+    (signals.task_failure, announce_lost_or_timed_out),
+    (signals.task_rejected, announce_refused),
+    (signals.task_unknown, announce_refused),
 )
 
 

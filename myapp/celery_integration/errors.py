@@ -5,13 +5,22 @@ application's models, scripts and migrations can raise :class:`StartupError`
 without setting up any Celery machinery.
 """
 import difflib
+import re
+
+#: ``scheme://user:password@host``: the password, to be hidden.
+URL_PASSWORD = re.compile(r'(\w[\w+.-]*://[^:/@\s]*:)[^@\s]+@')
+
+
+def mask_secrets(text):
+    """``text`` with the password of every URL in it replaced by ``**``."""
+    return URL_PASSWORD.sub(r'\1**@', text)
 
 
 class StartupError(SystemExit):
     """Stops pserve, pshell, the worker or beat with one line, no traceback."""
 
     def __init__(self, message):
-        super().__init__(f'error: {message}')
+        super().__init__(f'error: {mask_secrets(message)}')
 
 
 class ConfigError(Exception):
@@ -31,7 +40,8 @@ class ConfigError(Exception):
         message = f'{where}: {self.problem}'
         if self.hint:
             message += f'; {self.hint}'
-        return message
+        # One line, and never a password: values are quoted in messages.
+        return mask_secrets(' '.join(message.split()))
 
 
 def closest(word, candidates):

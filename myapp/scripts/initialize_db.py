@@ -3,6 +3,7 @@ import argparse
 import os
 import sys
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 
@@ -25,12 +26,17 @@ def main(argv=sys.argv):
         sys.exit(f'error: {args.config_uri}, section [alembic], key '
                  '"script_location": missing; add "script_location = '
                  'myapp:alembic"')
-    prepare_sqlite_folder(args.config_uri)
-    command.upgrade(config, 'head')
+    url = prepare_sqlite_folder(args.config_uri)
+    try:
+        command.upgrade(config, 'head')
+    except sqlalchemy.exc.OperationalError as exc:
+        sys.exit(f'error: cannot connect to the database {url} (from '
+                 f'{args.config_uri}): {exc.orig}')
 
 
 def prepare_sqlite_folder(config_uri):
-    """SQLite creates the file, not the folder (``var/`` on a fresh clone)."""
+    """SQLite creates the file, not the folder (``var/`` on a fresh clone).
+    Returns the database URL, its password hidden."""
     from pyramid.paster import get_appsettings
 
     from myapp.models import get_engine
@@ -41,3 +47,4 @@ def prepare_sqlite_folder(config_uri):
             and database != ':memory:':
         os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
     engine.dispose()
+    return engine.url.render_as_string(hide_password=True)
