@@ -339,3 +339,160 @@ def test_the_queue_of_an_event_monitor_goes_when_the_monitor_does(
         assert queued_files(folder, dead_queue) == []
         assert not (control / f'{dead_queue}.queue').exists()
         assert queued_files(folder, queue) == []
+
+
+# -- a message read is kept until it is acknowledged --------------------------
+
+def claimed_files(folder):
+    claims = folder / filesystem.CLAIMS
+    return sorted(str(path.relative_to(claims))
+                  for path in claims.glob('*/*')) if claims.exists() else []
+
+
+def test_a_message_read_stays_claimed_until_acknowledged(connection, folder,
+                                                         queue):
+    connection.SimpleQueue(queue).put({'n': 1})
+    message = connection.SimpleQueue(queue).get(block=False)
+    claimed, = claimed_files(folder)
+    assert claimed.startswith(f'{os.getpid()}-')
+    assert queued_files(folder, queue) == []
+    message.ack()
+    assert claimed_files(folder) == []
+
+
+def test_a_requeued_message_goes_back_to_the_queue(connection, folder, queue):
+    connection.SimpleQueue(queue).put({'n': 1})
+    connection.SimpleQueue(queue).get(block=False).requeue()
+    assert claimed_files(folder) == []
+    assert get(connection, queue) == {'n': 1}
+
+
+def test_broadcasts_read_without_acknowledgement_leave_no_claim(
+        connection, folder, queue):
+    received = []
+    connection.SimpleQueue(queue).put({'n': 1})
+    with Consumer(connection.default_channel, [Queue(queue)], no_ack=True,
+                  callbacks=[lambda body, message: received.append(body)]):
+        connection.drain_events(timeout=2)
+    assert received == [{'n': 1}]
+    assert claimed_files(folder) == [] and queued_files(folder, queue) == []
+
+
+READ_AND_DIE = """
+import os, sys, time
+from kombu import Connection
+from myapp.celery_integration import filesystem
+options = dict(data_folder_in=sys.argv[1], data_folder_out=sys.argv[1],
+               control_folder=sys.argv[2])
+with Connection('filesystem://', transport_options=options,
+                transport=f'{filesystem.__name__}:Transport') as connection:
+    queue = connection.SimpleQueue(sys.argv[3])
+    queue.get(timeout=10)
+    queue.get(timeout=10)
+    print('read', flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.worker
+def test_messages_read_by_a_process_killed_are_delivered_again(
+        connection, folder, queue, tmp_path):
+    for n in range(3):
+        connection.SimpleQueue(queue).put({'n': n})
+    reader = subprocess.Popen(
+        [os.path.join(BIN, 'python'), '-c', READ_AND_DIE, str(folder),
+         str(tmp_path / 'control'), queue], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline() == 'read\n'
+        assert len(claimed_files(folder)) == 2
+        # Its claims are alive: only the third message is left here.
+        left = get(connection, queue)
+        assert queued_files(folder, queue) == []
+    finally:
+        reader.send_signal(signal.SIGKILL)
+        reader.wait()
+    # The next consumer to open a channel (or poll) finds them again.
+    with Connection('filesystem://', transport_options=connection.
+                    transport_options, transport=f'{filesystem.__name__}:'
+                    'Transport') as other:
+        with Consumer(other.default_channel, [Queue(queue)]) as consumer:
+            received = []
+            consumer.register_callback(
+                lambda body, message: (received.append(body),
+                                       message.ack()))
+            while len(received) < 2:
+                other.drain_events(timeout=5)
+    # Two messages written in the same millisecond may be read in either
+    # order (as on kombu's own transport): compare the sets.
+    assert sorted(body['n'] for body in [*received, left]) == [0, 1, 2]
+    assert claimed_files(folder) == []
+
+
+# -- the worker's event loop ---------------------------------------------------
+
+class FakeLoop:
+    """What the transport asks of kombu's Hub."""
+
+    def __init__(self):
+        self.soon, self.repeated = [], []
+
+    def call_soon(self, callback, *args):
+        self.soon.append((callback, args))
+
+    def call_repeatedly(self, seconds, callback, *args):
+        self.repeated.append((seconds, callback, args))
+        return Timer()
+
+
+class Timer:
+    cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_the_transport_joins_the_workers_event_loop(connection, queue):
+    # So that a worker on it runs Celery's AsynPool (pipes per pool
+    # process), not the threaded pool with its shared locks.
+    assert connection.transport.implements.asynchronous
+    loop = FakeLoop()
+    transport = connection.transport
+    transport.register_with_event_loop(connection.connection, loop)
+    (seconds, deliver, args), = loop.repeated
+    assert seconds == transport.polling_interval
+    received = []
+    consumer_queue = Queue(queue, Exchange(queue), queue)
+    with Consumer(connection, [consumer_queue], accept=['json'],
+                  callbacks=[lambda body, message: received.append(
+                      (body, message))]):
+        Producer(connection).publish({'n': 1}, exchange=queue,
+                                     routing_key=queue,
+                                     declare=[consumer_queue])
+        deliver(*args)
+        assert [body for body, _ in received] == [{'n': 1}]
+        # A settled message has the next ones delivered at the loop's next
+        # turn (not at the next poll), once however many are settled.
+        received[0][1].ack()
+        assert len(loop.soon) == 1
+        for n in (2, 3):
+            Producer(connection).publish({'n': n}, exchange=queue,
+                                         routing_key=queue)
+        callback, args = loop.soon.pop()
+        callback(*args)
+        # (two files written in one millisecond come in either order)
+        assert sorted(body['n'] for body, _ in received) == [1, 2, 3]
+        received[1][1].ack()
+        received[2][1].ack()
+        assert len(loop.soon) == 1
+    transport.close_connection(connection.connection)
+    assert transport._loop is None
+
+
+def test_one_senders_messages_arrive_in_the_order_sent(connection, queue):
+    """Many within one millisecond: a monitor must see a worker's
+    task-received before its task-started."""
+    producer = connection.SimpleQueue(queue)
+    for n in range(200):
+        producer.put({'n': n})
+    assert [get(connection, queue)['n'] for _ in range(200)] == \
+        list(range(200))

@@ -42,6 +42,35 @@ all).  Here queues expire as on RabbitMQ:
 
 Queues declared without ``expires`` (the task queues) never expire.
 
+kombu's reader also deletes a message file as it reads it, so a worker
+killed (or a machine stopped) with messages read but not acknowledged
+loses them: its prefetched tasks, and the one it was running.  Here a
+message that needs an acknowledgement stays on disk until it gets one:
+
+* reading it moves it into this process's claims folder,
+  ``QUEUE_FOLDER/.claims/PID-START`` (START tells a reused pid apart);
+* its acknowledgement deletes it (or moves it to ``processed_folder``);
+  a requeue or a clean shutdown puts the message back in the queue;
+* any consumer, when it opens a channel and every
+  :data:`RECLAIM_INTERVAL` seconds while it polls, moves the claims of
+  processes that no longer run back into the queue, where they are
+  delivered again.
+
+Messages read without acknowledgement (broadcasts, events) are deleted as
+they are read, as before.
+
+kombu's transport cannot join a worker's event loop either, so a worker on
+it ran Celery's threaded pool, whose pool processes share one result queue
+under one lock.  A pool process killed while it held that lock (the hard
+time limit kills with SIGTERM, then SIGKILL 0.1 s later, and a process with
+a thread of its own, as a run's lease keeper, is often still writing its
+goodbye by then) left the lock held: the next pool process waited on it
+forever, and the worker never ran another job.  Here the transport joins
+the event loop (polling its folders every ``polling_interval`` from the
+loop's timer), so the worker runs Celery's ``AsynPool``, as on Redis and
+RabbitMQ: each pool process has pipes of its own, and one that dies takes
+only them with it.
+
 Used for every ``filesystem://`` broker through Celery's
 ``broker_transport`` setting (see :mod:`.settings`).
 """
@@ -49,9 +78,11 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
+from itertools import count
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -71,6 +102,11 @@ KEEPALIVE_INTERVAL = 1.0
 #: Queue names that can name a marker file (others never expire).
 QUEUE_NAME = re.compile(r'\A[A-Za-z0-9@._-]+\Z')
 MARKER_SUFFIX = '.queue'
+CLAIMS = '.claims'
+#: How often (seconds) a polling consumer looks for dead processes' claims.
+RECLAIM_INTERVAL = 5.0
+#: Orders the messages one process writes within one millisecond.
+WRITE_SEQUENCE = count()
 
 
 def queue_expiry(arguments):
@@ -92,11 +128,21 @@ class Channel(filesystem.Channel):
         self._consumed_auto_delete = set()  # ...and consumed on it
         self._kept_alive_at = {}  # queue: time.monotonic() of the touch
         self._expiring_at_lookup = set()
+        self._no_ack_queues = set()  # consumed without acknowledgements
+        self._claims = {}  # delivery tag: its file in the claims folder
+        self._claims_folder = os.path.join(self.data_folder_in, CLAIMS,
+                                           process_identity())
+        self._reclaimed_at = 0.0
 
     def _put(self, queue, payload, **kwargs):
         """Write the message beside the queue, then rename it into it."""
-        name = f'{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.' \
-               f'{queue}.msg'
+        # Consumers take files in name order: the time in ms (as plain
+        # kombu names them), then this process's sequence (a uuid alone
+        # shuffled one sender's messages within a millisecond: a worker's
+        # task-received after its task-started), then a uuid to tell
+        # writers apart.
+        name = f'{int(round(time.monotonic() * 1000))}_' \
+               f'{next(WRITE_SEQUENCE):012d}-{uuid.uuid4()}.{queue}.msg'
         final = os.path.join(self.data_folder_out, name)
         partial = os.path.join(self.data_folder_out,
                                f'{PARTIAL_PREFIX}{uuid.uuid4()}.part')
@@ -134,10 +180,15 @@ class Channel(filesystem.Channel):
         consumer took it first or it is not whole yet (then it goes back).
         """
         queued = os.path.join(self.data_folder_in, name)
-        taken = os.path.join(self.processed_folder if self.store_processed
+        claimed = name.partition('.')[2][:-len('.msg')] \
+            not in self._no_ack_queues
+        taken = os.path.join(self._claims_folder if claimed
                              else tempfile.gettempdir(), name)
+        if claimed:
+            os.makedirs(self._claims_folder, exist_ok=True)
         try:
-            shutil.move(queued, taken)
+            # Claims are beside the queue: the move is a rename.
+            (os.replace if claimed else shutil.move)(queued, taken)
         except OSError:
             return None  # another consumer took it
         try:
@@ -153,9 +204,61 @@ class Channel(filesystem.Channel):
         except ValueError:
             self._put_back(taken, queued)
             return None
-        if not self.store_processed:
-            os.remove(taken)
+        if claimed:
+            tag = message.get('properties', {}).get('delivery_tag')
+            self._claims[tag] = taken
+        else:
+            self._done_with(taken)
         return message
+
+    def _done_with(self, taken):
+        """A message read for good: delete it, or keep it as processed."""
+        if self.store_processed:
+            shutil.move(taken, os.path.join(self.processed_folder,
+                                            os.path.basename(taken)))
+        else:
+            remove(taken)
+
+    def _settled(self, delivery_tag):
+        """Acknowledged, rejected or restored: its claim is over."""
+        taken = self._claims.pop(delivery_tag, None)
+        if taken is not None:
+            self._done_with(taken)
+
+    def _restore(self, message):
+        super()._restore(message)  # a new file in the queue
+        self._settled(message.delivery_tag)
+
+    def _reclaim(self):
+        """Put the claims of processes that no longer run back in the
+        queue, oldest first, under their own names (so in their order)."""
+        self._reclaimed_at = time.monotonic()
+        root = os.path.join(self.data_folder_in, CLAIMS)
+        try:
+            owners = os.listdir(root)
+        except FileNotFoundError:
+            return
+        for owner in owners:
+            if process_alive(owner):
+                continue
+            folder = os.path.join(root, owner)
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                continue  # another consumer reclaimed it
+            for name in names:
+                try:
+                    os.replace(os.path.join(folder, name),
+                               os.path.join(self.data_folder_in, name))
+                except FileNotFoundError:
+                    continue
+                log.warning('broker message %s was read by process %s, '
+                            'which died before it was done: queued again',
+                            name, owner)
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
 
     def _put_back(self, taken, queued):
         age = time.time() - os.stat(taken).st_mtime
@@ -193,17 +296,35 @@ class Channel(filesystem.Channel):
         self._write_marker(marker, expiry)
         self._kept_alive_at[queue] = time.monotonic()
 
-    def basic_consume(self, queue, *args, **kwargs):
+    def basic_consume(self, queue, no_ack, *args, **kwargs):
         if queue in self._auto_delete_queues:
             self._consumed_auto_delete.add(queue)
-        return super().basic_consume(queue, *args, **kwargs)
+        if no_ack:
+            self._no_ack_queues.add(queue)
+        else:
+            self._reclaim()
+        return super().basic_consume(queue, no_ack, *args, **kwargs)
 
-    def basic_get(self, queue, *args, **kwargs):
+    def basic_get(self, queue, no_ack=False, **kwargs):
         self._keep_alive((queue,))
-        return super().basic_get(queue, *args, **kwargs)
+        if no_ack:
+            self._no_ack_queues.add(queue)
+        return super().basic_get(queue, no_ack, **kwargs)
+
+    def basic_ack(self, delivery_tag, multiple=False):
+        super().basic_ack(delivery_tag, multiple)
+        self._settled(delivery_tag)
+        self.connection.deliver_soon()
+
+    def basic_reject(self, delivery_tag, requeue=False):
+        super().basic_reject(delivery_tag, requeue)  # requeue: _restore
+        self._settled(delivery_tag)
+        self.connection.deliver_soon()
 
     def drain_events(self, *args, **kwargs):
         self._keep_alive(self._active_queues)
+        if time.monotonic() - self._reclaimed_at > RECLAIM_INTERVAL:
+            self._reclaim()
         return super().drain_events(*args, **kwargs)
 
     def _keep_alive(self, queues):
@@ -368,6 +489,38 @@ def written_before(name, oldest):
         return False
 
 
+def process_identity(pid=None):
+    """``PID-START``: a process, told apart from a later one with its pid
+    (START is its start time in clock ticks since boot, where /proc says)."""
+    pid = os.getpid() if pid is None else pid
+    return f'{pid}-{process_start(pid) or 0}'
+
+
+def process_start(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as handle:
+            # Field 22, after the command name, which may hold spaces.
+            return int(handle.read().rpartition(')')[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(identity):
+    """Does the process named by :func:`process_identity` still run?"""
+    pid, _, start = identity.partition('-')
+    try:
+        pid, start = int(pid), int(start)
+    except ValueError:
+        return True  # not ours: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it runs, as another user
+    return start == 0 or process_start(pid) in (start, None)
+
+
 def remove(path):
     if path is not None:
         try:
@@ -378,6 +531,47 @@ def remove(path):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+    implements = filesystem.Transport.implements.extend(asynchronous=True)
+    _poll_timer = None
+    _loop = None
+    _delivery_due = False
     #: queue: (expires, message_ttl) of the expiring queues declared in this
     #: process (kombu keeps this transport's bindings per process, too).
     expiring_queues = {}
+
+    def register_with_event_loop(self, connection, loop):
+        """Poll the folders from the worker's event loop (see the module's
+        docstring), every ``polling_interval`` seconds."""
+        self._cancel_polling()
+        self._loop = loop
+        self._poll_timer = loop.call_repeatedly(
+            self.polling_interval or 1.0, self._deliver_ready, connection)
+
+    def deliver_soon(self):
+        """A message was settled, so a consumer whose prefetch was full has
+        room: deliver at the loop's next turn, not at the next poll (with
+        -c 2 and prefetch 8, polling alone caps a worker at 8 tasks per
+        ``polling_interval``)."""
+        if self._loop is not None and not self._delivery_due:
+            self._delivery_due = True
+            self._loop.call_soon(self._deliver_ready, self)
+
+    def _deliver_ready(self, connection):
+        """Deliver what the folders hold now (as the consumers' prefetch
+        allows), without waiting."""
+        self._delivery_due = False
+        try:
+            while True:
+                self.drain_events(connection, timeout=0)
+        except socket.timeout:
+            pass
+
+    def _cancel_polling(self):
+        self._loop = None
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+            self._poll_timer = None
+
+    def close_connection(self, connection):
+        self._cancel_polling()
+        super().close_connection(connection)
