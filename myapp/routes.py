@@ -1,4 +1,10 @@
+from pyramid.tweens import INGRESS
+
+
 def includeme(config):
+    # Before any route: a path, query string or form that is not UTF-8
+    # text, or holds NUL, is refused (myapp.jobs.inputs).
+    config.add_tween('myapp.jobs.inputs.request_text_tween', under=INGRESS)
     config.add_static_view('static', 'static', cache_max_age=3600)
     config.add_route('home', '/')
     # Periodic jobs (myapp.views.schedules)

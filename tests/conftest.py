@@ -123,3 +123,42 @@ def broadcasts(monkeypatch):
     monkeypatch.setattr(celery_app.control, 'revoke',
                         lambda job_id, **kw: sent.append((job_id, kw)))
     return sent
+
+
+# -- private servers for fault tests (tests/servers.py) ---------------------
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own, on a free port: freeze it, kill
+    it, restart it."""
+    from .servers import RedisServer, require_binary
+    require_binary('redis-server', 'a private redis-server')
+    with RedisServer(tmp_path / 'redis') as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis_results(tmp_path):
+    """A second private redis-server, for results."""
+    from .servers import RedisServer, require_binary
+    require_binary('redis-server', 'a private redis-server')
+    with RedisServer(tmp_path / 'redis-results') as server:
+        yield server
+
+
+@pytest.fixture
+def private_rabbitmq(tmp_path):
+    """A RabbitMQ node of this test's own (boots in about 6 s)."""
+    from .servers import RABBITMQ_SERVER, RabbitMQServer, require_binary
+    require_binary(RABBITMQ_SERVER, 'a private RabbitMQ node')
+    with RabbitMQServer(tmp_path / 'rabbitmq') as server:
+        yield server
+
+
+@pytest.fixture
+def silent_port():
+    """A localhost port that accepts connections and never answers."""
+    from .servers import SilentListener
+    listener = SilentListener()
+    yield listener.port
+    listener.close()

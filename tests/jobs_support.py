@@ -8,6 +8,7 @@ import transaction
 from pyramid.scripting import prepare
 from sqlalchemy import select
 
+from myapp.jobs import journal
 from myapp.models import Job
 
 FINISHED = ('SUCCESS', 'FAILURE', 'REVOKED')
@@ -24,7 +25,10 @@ FAIL_FAST = """
 @contextlib.contextmanager
 def transaction_of(app):
     """A request of ``app`` (or of a request's registry) with an open
-    transaction, as in a view or ``with tm:``."""
+    transaction, as in a view or ``with tm:``; this process's journal
+    written out first, so that it sees the jobs sent outside a transaction
+    (which the journal writes a few milliseconds later)."""
+    journal.flush()
     env = prepare(registry=app.registry)
     request = env['request']
     request.tm = transaction.TransactionManager(explicit=True)
@@ -80,7 +84,12 @@ def poll_job(api, job_id, until=lambda job: job['state'] in FINISHED,
     last = {}
 
     def check():
-        last['job'] = api.get(f'/api/jobs/{job_id}').json
+        # A job sent outside a transaction is written by the sender's
+        # journal a few milliseconds later: 404 until then.
+        response = api.get(f'/api/jobs/{job_id}', status=(200, 404))
+        if response.status_int == 404:
+            return None
+        last['job'] = response.json
         return last['job'] if until(last['job']) else None
 
     try:

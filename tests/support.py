@@ -112,6 +112,10 @@ def require(*names):
             pytest.skip(message)
 
 
+#: jobs.resend_unstarted_after in the tests' inis, unless a test sets it.
+TEST_RESEND_AFTER = 24 * 3600
+
+
 def write_ini(directory, broker='filesystem', backend='sqlite',
               database='sqlite', concurrency=2, celery='', extra='', app='',
               session_secret='test-session-secret'):
@@ -119,6 +123,11 @@ def write_ini(directory, broker='filesystem', backend='sqlite',
     (``session_secret=None`` leaves ``session.secret`` out)."""
     directory = str(directory)
     transport = FILESYSTEM_OPTIONS if broker == 'filesystem' else ''
+    if 'jobs.resend_unstarted_after' not in app:
+        # A run's tests share one PostgreSQL database and one queue: a
+        # worker must not send again the jobs that tests before it left
+        # unstarted (only a test about lost messages asks for that).
+        app += f'\njobs.resend_unstarted_after = {TEST_RESEND_AFTER}'
     text = textwrap.dedent("""\
         [app:main]
         use = egg:myapp
@@ -290,6 +299,30 @@ class Worker:
             return
         self.signal(sig)
         self.wait_stopped(timeout)
+
+    def children(self):
+        """The pids of its pool processes (its children, from /proc)."""
+        pid = str(self.process.pid)
+        found = []
+        for entry in os.listdir('/proc'):
+            try:
+                with open(f'/proc/{entry}/stat') as handle:
+                    fields = handle.read().rpartition(')')[2].split()
+            except (OSError, ValueError):
+                continue
+            if fields[1] == pid:
+                found.append(int(entry))
+        return found
+
+    def kill_outright(self):
+        """SIGKILL it and its pool processes at once, as a machine lost
+        would: nothing of it runs on, nothing is cleaned up."""
+        children = self.children()
+        self.process.kill()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        self.wait_stopped()
 
     def signal(self, sig=signal.SIGTERM):
         if self.process is not None and self.process.poll() is None:

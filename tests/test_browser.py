@@ -22,7 +22,8 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.common.exceptions import (NoSuchElementException,
-                                            StaleElementReferenceException)
+                                            StaleElementReferenceException,
+                                            TimeoutException)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
@@ -40,6 +41,8 @@ CHROMIUM_FLAGS = (
 #: The longest any step may take; each wait ends as soon as it is met.
 WAIT_SECONDS = 30
 JOB_PAGE = re.compile(r'/jobs/[0-9a-f-]{36}')
+#: The module's worker, whose log a step that times out shows.
+RUNNING = {}
 
 
 def require_browser():
@@ -63,7 +66,8 @@ def site(tmp_path_factory, initialize_db):
     """The app on http://127.0.0.1:PORT, with a worker; its base URL."""
     require_browser()
     ini = initialize_db(write_ini(tmp_path_factory.mktemp('browser')))
-    with Worker(ini):
+    with Worker(ini, '--loglevel', 'INFO') as worker:
+        RUNNING['worker'] = worker
         server = waitress.create_server(get_app(ini), host='127.0.0.1',
                                         port=0)
         thread = threading.Thread(target=server.run, name='waitress',
@@ -108,11 +112,18 @@ def wait(browser, condition, poll=0.05):
 
     An element missing, or gone with the page it was on, is checked again.
     """
-    return WebDriverWait(
-        browser, WAIT_SECONDS, poll_frequency=poll,
-        ignored_exceptions=(NoSuchElementException,
-                            StaleElementReferenceException),
-    ).until(condition)
+    try:
+        return WebDriverWait(
+            browser, WAIT_SECONDS, poll_frequency=poll,
+            ignored_exceptions=(NoSuchElementException,
+                                StaleElementReferenceException),
+        ).until(condition)
+    except TimeoutException:
+        page = browser.find_element(By.TAG_NAME, 'body').text
+        raise AssertionError(
+            f'not met in {WAIT_SECONDS}s on {browser.current_url}:\n{page}'
+            f'\n-- the worker\'s log, last lines:\n'
+            f'{RUNNING["worker"].output()[-4000:]}') from None
 
 
 def field(browser, name):

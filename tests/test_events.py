@@ -15,6 +15,8 @@ from myapp.celery_integration.configure import check_schedule
 from myapp.celery_integration.events import (TaskEvent,
                                              notify_in_own_transaction)
 
+from .jobs_support import transaction_of
+
 calls = []
 
 
@@ -193,10 +195,36 @@ def test_no_transaction_is_opened_without_subscribers(monkeypatch):
     bare = Registry('bare')
     assert notify_in_own_transaction(bare, TaskSent, 'name', 'id') is None
     assert opened == []
+    # A subscriber that does not use event.request opens nothing either.
     bare.registerHandler(lambda event: None, (TaskSent,))
+    assert notify_in_own_transaction(bare, TaskSent, 'name', 'id').registry \
+        is bare
+    assert opened == []
+    bare.registerHandler(lambda event: event.request, (TaskSent,))
     with pytest.raises(TypeError):  # the stand-in prepare returns None
         notify_in_own_transaction(bare, TaskSent, 'name', 'id')
     assert opened == [{'registry': bare}]
+
+
+def test_an_own_transaction_commits_what_subscribers_did_or_aborts(app):
+    from myapp.models import Calculation
+
+    def writes(event):
+        event.request.dbsession.add(Calculation(
+            operation=event.task_id, operands=[], result=0))
+        if event.task_id == 'raise':
+            raise RuntimeError('subscriber failed')
+
+    app.registry.registerHandler(writes, (TaskSent,))
+    try:
+        notify_in_own_transaction(app.registry, TaskSent, 'name', 'keep')
+        with pytest.raises(RuntimeError):
+            notify_in_own_transaction(app.registry, TaskSent, 'name', 'raise')
+    finally:
+        app.registry.unregisterHandler(writes, (TaskSent,))
+    with transaction_of(app) as request:
+        assert sorted(calculation.operation for calculation in
+                      request.dbsession.query(Calculation)) == ['keep']
 
 
 def test_event_details_become_attributes():

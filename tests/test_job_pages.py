@@ -15,6 +15,7 @@ from pyramid.paster import get_app
 from myapp.celery_integration import StartupError, celery_app
 from myapp.jobs import presentation
 from myapp.jobs.inputs import MAX_BODY_BYTES
+from myapp.jobs.values import PREVIEW_CHARS
 from myapp.sessions import SECRET_VARIABLE, session_secret
 
 from .jobs_support import all_jobs, load_job, set_state
@@ -83,13 +84,33 @@ def test_the_dashboard_lists_the_20_newest_jobs_with_their_state(pages):
     assert 'myapp.tasks.add(19, 19)' in text(rows[1])
 
 
+def test_pages_show_a_preview_of_large_values(pages):
+    numbers = list(range(1000))
+    job_id = pages.post_json('/api/jobs', {'task': 'myapp.tasks.xsum',
+                                           'args': [numbers]}).json['id']
+    set_state(pages.app, job_id, 'SUCCESS', result={'sum': numbers})
+    row = pages.get('/jobs').html.select_one(f'tr[data-job-id="{job_id}"]')
+    outcome = text(row.find(attrs={'data-field': 'outcome'}))
+    assert len(outcome) == PREVIEW_CHARS and outcome.endswith('…')
+    call = text(row.find('code', string=lambda s: 'xsum' in (s or '')))
+    assert call.startswith('myapp.tasks.xsum([0, 1, 2')
+    assert call.endswith('…)') and len(call) < PREVIEW_CHARS + 30
+    page = pages.get(f'/jobs/{job_id}')
+    result = text(field(page, 'result'))
+    assert len(result) == PREVIEW_CHARS and result.endswith('…')
+    assert not field(page, 'result-whole').has_attr('hidden')
+    assert field(page, 'result-whole').a['href'].endswith(
+        f'/api/jobs/{job_id}')
+    assert '999' not in page.text  # nothing past the preview
+
+
 # -- starting a job from the form ----------------------------------------
 
 def test_the_form_starts_the_job_and_shows_its_page(pages, published):
     response = start_form(pages, 'myapp.tasks.slow_add', '[2, 3]',
                           '{"seconds": 3}').submit(status=303)
     job_id = response.location.rsplit('/', 1)[1]
-    assert response.location == f'http://localhost/jobs/{job_id}'
+    assert response.location == f'/jobs/{job_id}'  # not from Host
     job = load_job(pages.app, job_id)
     assert (job.task_name, job.args, job.kwargs, job.origin) == \
         ('myapp.tasks.slow_add', [2, 3], {'seconds': 3}, 'http')
@@ -231,7 +252,7 @@ def test_the_cancel_button_revokes_the_job(pages, broadcasts):
     job_id = start(pages, 'myapp.tasks.slow_add', '[2, 3]')
     page = pages.get(f'/jobs/{job_id}')
     response = page.forms[0].submit(status=303)
-    assert response.location == f'http://localhost/jobs/{job_id}'
+    assert response.location == f'/jobs/{job_id}'  # not from Host
     assert load_job(pages.app, job_id).state == 'REVOKED'
     # Cooperative: the job stops at its next progress report.
     assert broadcasts == [(job_id, {'terminate': False})]
@@ -328,3 +349,58 @@ def test_the_session_cookie_is_https_only_where_the_ini_says():
             callback(request, response)
         cookie = response.headers['Set-Cookie'].lower()
         assert ('; secure' in cookie) == (secure == 'true')
+
+
+# -- text that is not text -----------------------------------------------
+
+@pytest.mark.parametrize('path', [
+    '/jobs/a%00b', '/jobs/%ff', '/jobs/%ED%A0%80', '/jobs/%C0%80',
+    '/jobs/%00/cancel', '/seed/add/a%00b', '/seed/add/%ff', '/%ff',
+    '/static/%00', '/seed/add/' + 'x' * 100])
+def test_a_path_that_is_not_text_is_a_404_page(pages, path):
+    assert 'Not found' in pages.get(path, status=404).text
+
+
+def test_an_address_with_a_query_that_is_not_text_is_400(pages):
+    pages.get('/jobs?x=%ff', status=400)
+    pages.get('/?%00', status=400)
+
+
+@pytest.mark.parametrize('args', ['[1, "\\u0000"]',
+                                  '["\\ud800"]', '[[[[[[[[[[[[[[[[[[[[[[[['
+                                  '[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]'
+                                  ']]]]]]]]]]'])
+def test_form_args_that_a_job_cannot_carry_are_refused(pages, published,
+                                                       args):
+    fields = {'task': 'myapp.tasks.xsum', 'args': args,
+              'csrf_token': csrf_token(pages)}
+    page = pages.post('/jobs', fields, status=400)
+    assert text(page.html.find(role='alert')).startswith(
+        'Not started: invalid "args"')
+    assert all_jobs(pages.app) == [] and published == []
+
+
+@pytest.mark.parametrize('body, content_type', [
+    (b'task=myapp.tasks.add&args=%5B1%2C2%5D&csrf_token=%ff',
+     'application/x-www-form-urlencoded'),
+    (b'task=myapp.tasks.add&args=%5B%22a%00%22%5D',
+     'application/x-www-form-urlencoded'),
+    (b'task=myapp.tasks.add&args=%5B1%2C2%5D\xff',
+     'application/x-www-form-urlencoded'),
+    (b'task=myapp.tasks.add&args=%5B1%2C2%5D',
+     'application/x-www-form-urlencoded; charset=latin-1'),
+    (b'garbage', 'multipart/form-data'),
+    (b'--b\r\nContent-Disposition: form-data; name="args"\r\n\r\n[1, 2]\xff'
+     b'\r\n--b--\r\n', 'multipart/form-data; boundary=b'),
+    (b'--b\r\nContent-Disposition: form-data; name="args"\r\n'
+     b'Content-Type: text/plain; charset=nope\r\n\r\n[1, 2]\r\n--b--\r\n',
+     'multipart/form-data; boundary=b'),
+])
+@pytest.mark.parametrize('path', ['/jobs', '/jobs/some-job/cancel',
+                                  '/seed/add'])
+def test_a_form_that_is_not_utf8_text_is_400(pages, published, path, body,
+                                             content_type):
+    refused = pages.request(path, method='POST', body=body, status=400,
+                            headers={'Content-Type': content_type})
+    assert 'Form refused' not in refused.text  # before the CSRF check
+    assert all_jobs(pages.app) == [] and published == []

@@ -15,12 +15,14 @@ from sqlalchemy import select
 
 from myapp.celery_integration import WorkerReady
 from myapp.celery_integration.events import notify_in_own_transaction
+from myapp import tasks
+from myapp.jobs import outbox, sweeper
 from myapp.jobs.tasks import purge_history, send_unsent
 from myapp.models import Job
 from myapp.models.types import utcnow
 
 from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, all_jobs,
-                           load_job, transaction_of)
+                           load_job, transaction_of, wait_until)
 from .support import write_ini
 
 
@@ -124,12 +126,19 @@ def test_a_job_whose_task_is_gone_fails(app, published):
         ('FAILURE', 'celery.exceptions.NotRegistered')
 
 
-def test_a_worker_start_sends_the_sweeper(app, published):
+def test_a_worker_start_sweeps_at_once_then_every_interval(
+        app, published, monkeypatch):
+    monkeypatch.delitem(app.registry, sweeper.SWEEPER, raising=False)
+    monkeypatch.setitem(app.registry, 'jobs.lease_seconds',
+                        datetime.timedelta(seconds=0.2))
+    first = add_job(app)
     notify_in_own_transaction(app.registry, WorkerReady, 'w1@host')
-    sweeper, = all_jobs(app)
-    assert (sweeper.task_name, sweeper.origin) == \
-        ('myapp.jobs.tasks.send_unsent', 'worker:w1@host')
-    assert published == [sweeper.id]
+    try:
+        wait_until(lambda: published == [first], timeout=10)
+        second = add_job(app)
+        wait_until(lambda: published == [first, second], timeout=10)
+    finally:
+        app.registry[sweeper.SWEEPER].stop()
 
 
 @pytest.mark.services
@@ -164,3 +173,37 @@ def test_purge_deletes_only_jobs_finished_long_enough_ago(app):
 
 def test_purge_refuses_a_negative_age(app):
     assert purge_history.apply((-1,)).failed()
+
+
+# -- jobs due far off wait here, not in the broker ---------------------------
+
+@pytest.mark.parametrize('in_transaction', [False, True])
+def test_a_job_due_far_off_is_held_until_it_is_near(app, published,
+                                                    in_transaction):
+    if in_transaction:
+        with transaction_of(app):
+            job_id = tasks.add.apply_async((1, 2), countdown=3600).id
+    else:
+        job_id = tasks.add.apply_async((1, 2), countdown=3600).id
+    job = load_job(app, job_id)
+    assert published == [] and job.sent_at is None
+    assert job.due_at - utcnow() > datetime.timedelta(seconds=3590)
+    assert sweep() == 0 and published == []
+    near = utcnow() + outbox.HOLD_BEYOND - datetime.timedelta(seconds=1)
+    with transaction_of(app) as request:
+        request.dbsession.get(Job, job_id).due_at = near
+    assert sweep() == 1 and published == [job_id]
+
+
+def test_a_job_due_soon_goes_to_the_broker_at_once(app, published):
+    job_id = tasks.add.apply_async((1, 2), countdown=5).id
+    assert published == [job_id]
+    assert load_job(app, job_id).due_at is None
+
+
+def test_a_held_job_revoked_is_never_sent(app, api, published):
+    job_id = tasks.add.apply_async((1, 2), countdown=3600).id
+    api.post_json(f'/api/jobs/{job_id}/revoke', {}, status=202)
+    with transaction_of(app) as request:
+        request.dbsession.get(Job, job_id).due_at = utcnow()
+    assert sweep() == 0 and published == []

@@ -4,16 +4,19 @@ Runs are in-process (``Task.apply(task_id=...)`` stands in for a worker)
 against the app and a real kombu in-memory broker.
 """
 import datetime
+import uuid
 
 import pytest
 import sqlalchemy.exc
 from celery import states
 from kombu.exceptions import EncodeError
+from sqlalchemy import event
 
 from myapp import tasks
 from myapp.celery_integration import task
-from myapp.jobs import lifecycle
+from myapp.jobs import journal, lifecycle
 from myapp.models import Job
+from myapp.models.types import utcnow
 
 from .jobs_support import all_jobs, load_job, set_state, transaction_of
 
@@ -82,6 +85,27 @@ def test_a_job_is_recorded_when_sent_and_finishes_with_its_result(app):
     assert job.started_at <= job.finished_at
 
 
+def test_a_run_costs_the_history_two_statements(app):
+    """Its start and its success, one statement each: no transaction of
+    their own around them (:mod:`myapp.jobs.autocommit`)."""
+    job_id = queued(tasks.add, 2, 3)
+    journal.flush()
+    engine = app.registry['dbsession_factory'].kw['bind']
+    statements = []
+
+    def executed(connection, cursor, statement, *args):
+        statements.append((statement.split()[0], connection
+                           .get_execution_options().get('isolation_level')))
+
+    event.listen(engine, 'before_cursor_execute', executed)
+    try:
+        run(tasks.add, job_id, 2, 3)
+    finally:
+        event.remove(engine, 'before_cursor_execute', executed)
+    assert statements == [('UPDATE', 'AUTOCOMMIT')] * 2
+    assert load_job(app, job_id).state == 'SUCCESS'
+
+
 def test_a_failure_keeps_the_error_and_the_end_of_its_traceback(app):
     job_id = queued(breaks)
     run(breaks, job_id)
@@ -130,6 +154,17 @@ def test_a_job_revoked_while_queued_never_runs(app):
     assert load_job(app, job_id).state == 'REVOKED'
 
 
+def test_a_copy_of_a_job_that_succeeded_gives_its_result_to_callers(app):
+    """Its run committed, then its worker died before Celery stored the
+    result: the copy runs nothing and stores the recorded result."""
+    job_id = queued(counts_to, 2)
+    set_state(app, job_id, 'SUCCESS', result=2)
+    assert counts_to.AsyncResult(job_id).state == states.PENDING
+    run(counts_to, job_id, 2)
+    assert calls == []
+    assert counts_to.AsyncResult(job_id).get(timeout=5) == 2
+
+
 def test_a_second_delivery_does_not_run_it_again(app):
     job_id = queued(counts_to, 1)
     run(counts_to, job_id, 1)
@@ -138,31 +173,42 @@ def test_a_second_delivery_does_not_run_it_again(app):
     assert load_job(app, job_id).state == 'SUCCESS'
 
 
-@pytest.mark.parametrize('state, recorded, retries, redelivered, runs', [
-    ('PENDING', 0, 0, False, True),
-    ('RETRY', 1, 1, False, True),
-    ('RETRY', 2, 1, False, False),    # a stale copy of a failed attempt
-    ('STARTED', 0, 0, False, False),  # a duplicate message
-    ('PROGRESS', 0, 0, False, False),
-    ('STARTED', 0, 0, True, True),    # its worker died (acks_late)
-    ('PROGRESS', 0, 0, True, True),
-    ('STARTED', 0, 1, False, True),   # a retry sent before TaskRetrying
-    ('SUCCESS', 0, 0, True, False),
-    ('FAILURE', 0, 1, False, False),
-    ('REVOKED', 0, 0, True, False),
+LEASE_ALIVE = datetime.timedelta(seconds=20)
+LEASE_EXPIRED = datetime.timedelta(seconds=-1)
+
+
+@pytest.mark.parametrize('state, recorded, retries, lease, runs', [
+    ('PENDING', 0, 0, None, True),
+    ('RETRY', 1, 1, None, True),
+    ('RETRY', 2, 1, None, False),    # a stale copy of a failed attempt
+    ('STARTED', 0, 0, LEASE_ALIVE, False),  # a duplicate message
+    ('PROGRESS', 0, 0, LEASE_ALIVE, False),
+    ('STARTED', 0, 0, LEASE_EXPIRED, True),    # its worker died
+    ('PROGRESS', 0, 0, LEASE_EXPIRED, True),
+    ('STARTED', 0, 1, LEASE_ALIVE, True),   # a retry sent before TaskRetrying
+    ('SUCCESS', 0, 0, None, False),
+    ('FAILURE', 0, 1, None, False),
+    ('REVOKED', 0, 0, None, False),
 ])
+@pytest.mark.parametrize('unrecorded', [
+    None,  # Task.apply(): the claim alone
+    # A worker's: the claim, or the job recorded if it had no row.
+    {'task_name': 'myapp.tasks.add', 'args': [1, 1], 'kwargs': {}}])
 def test_start_claims_only_a_job_that_may_run(app, state, recorded,
-                                              retries, redelivered, runs):
+                                              retries, lease, runs,
+                                              unrecorded):
     job_id = queued(tasks.add, 1, 1)
-    set_state(app, job_id, state, retries=recorded)
+    expires = None if lease is None else utcnow() + lease
+    set_state(app, job_id, state, retries=recorded, lease_expires_at=expires)
     with transaction_of(app) as request:
         refusal = lifecycle.start(request.dbsession, job_id, 'w1', retries,
-                                  redelivered)
+                                  unrecorded)
     assert (refusal is None) == runs
     job = load_job(app, job_id)
     if runs:
         assert (job.state, job.worker, job.retries) == \
             ('STARTED', 'w1', retries)
+        assert job.lease_expires_at > utcnow() + LEASE_ALIVE
     else:
         assert refusal == f'the job is {state}' and job.state == state
 
@@ -180,8 +226,7 @@ def test_unknown_ids_are_ignored(app):
     assert counts_to.apply((2,)).get() == 2
     assert all_jobs(app) == []
     with transaction_of(app) as request:
-        assert lifecycle.start(request.dbsession, 'nope', 'w', 0,
-                               False) is None
+        assert lifecycle.start(request.dbsession, 'nope', 'w', 0) is None
         assert lifecycle.record_progress(request.dbsession, 'nope', 1, 2,
                                          '') is False
         assert lifecycle.revoke(request.dbsession, 'nope') is False
@@ -193,14 +238,14 @@ def test_a_job_no_sender_recorded_is_recorded_when_a_worker_starts_it(app):
                   'kwargs': {}}
     with transaction_of(app) as request:
         assert lifecycle.start(request.dbsession, 'from-celery-call',
-                               'celery@host', 0, False, unrecorded) is None
+                               'celery@host', 0, unrecorded) is None
     job = load_job(app, 'from-celery-call')
     assert (job.task_name, job.args, job.state, job.origin, job.worker) == \
         ('myapp.tasks.add', [2, 3], 'STARTED', 'worker:celery@host',
          'celery@host')
     with transaction_of(app) as request:  # a second delivery of it
         assert lifecycle.start(request.dbsession, 'from-celery-call',
-                               'celery@host', 0, False, unrecorded) == \
+                               'celery@host', 0, unrecorded) == \
             'the job is STARTED'
 
 
@@ -257,3 +302,41 @@ def test_arguments_are_kept_as_sent_and_only_plain_json_is_sent(app):
     with pytest.raises(EncodeError, match='must be plain JSON'):
         queued(tasks.xsum, [when])
     assert len(all_jobs(app)) == 1
+
+
+def test_a_row_written_while_the_claim_looks_is_claimed(app, monkeypatch):
+    """The sender's journal writes the row between the claim's UPDATE (no
+    row yet) and its SELECT: the run claims it, it is not skipped."""
+    job_id = queued(tasks.add, 1, 1)
+    set_state(app, job_id, 'STARTED')  # as if not there for the UPDATE
+    real_state_of = lifecycle.state_of
+
+    def appears(dbsession, job_id):
+        dbsession.execute(lifecycle.update(Job).where(Job.id == job_id)
+                          .values(state='PENDING'))
+        return real_state_of(dbsession, job_id)
+
+    monkeypatch.setattr(lifecycle, 'state_of', appears)
+    with transaction_of(app) as request:
+        assert lifecycle.start(request.dbsession, job_id, 'w1', 0) is None
+    assert load_job(app, job_id).state == 'STARTED'
+
+
+@pytest.mark.services
+def test_on_postgresql_a_job_no_sender_recorded_is_recorded_and_run_once(
+        tmp_path, postgres_database):
+    from pyramid.paster import get_app
+
+    from .support import write_ini
+
+    pg_app = get_app(write_ini(tmp_path, broker='memory',
+                               database='postgresql'))
+    unrecorded = {'task_name': 'myapp.tasks.add', 'args': [2, 3],
+                  'kwargs': {}}
+    job_id = str(uuid.uuid4())
+    for delivery, expected in ((1, None), (2, 'the job is STARTED')):
+        with transaction_of(pg_app) as request:
+            assert lifecycle.start(request.dbsession, job_id, 'w1@host', 0,
+                                   unrecorded) == expected, delivery
+    job = load_job(pg_app, job_id)
+    assert (job.state, job.origin) == ('STARTED', 'worker:w1@host')

@@ -21,9 +21,9 @@ loaded when first used, and the Celery signal handlers are connected by
 import importlib
 
 from .errors import ConfigError, StartupError
-from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
-                     TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
-                     TaskSucceeded, WorkerReady)
+from .events import (TaskEnqueued, TaskFailed, TaskLost, TaskProgress,
+                     TaskRetrying, TaskRevoked, TaskSendFailed, TaskSent,
+                     TaskStarted, TaskSucceeded, WorkerReady)
 from .origin import Origin
 
 #: Names loaded on first use (PEP 562), and the module each comes from.
@@ -33,6 +33,7 @@ LAZY_NAMES = {
     'PyramidTask': '.pyramid_task',
     'TaskResult': '.pyramid_task',
     'TaskCancelled': '.pyramid_task',
+    'ResultTooLarge': '.pyramid_task',
     'is_transient_error': '.transient',
 }
 
@@ -40,7 +41,7 @@ __all__ = [
     'ConfigError', 'StartupError', 'Origin', 'includeme',
     'TaskEnqueued', 'TaskSent', 'TaskSendFailed', 'TaskStarted',
     'TaskProgress', 'TaskRetrying', 'TaskSucceeded', 'TaskFailed',
-    'TaskRevoked', 'WorkerReady', *LAZY_NAMES,
+    'TaskLost', 'TaskRevoked', 'WorkerReady', *LAZY_NAMES,
 ]
 
 

@@ -8,11 +8,18 @@ what happened with the same machinery views use:
 * :class:`TaskEnqueued` is notified in the *sender's* transaction when there
   is one (a view's job row commits with the view's own writes), else in a
   transaction of its own;
+* :class:`TaskSucceeded` is notified in the task's own transaction, so
+  what a subscriber records of the success commits with the task's writes,
+  or not at all;
 * every other event is notified in a short transaction of its own that
   commits at once, so what it records is visible while the task runs and
-  survives the task's own rollback.
+  survives the task's own rollback.  That request and its transaction are
+  opened when a subscriber first reads ``event.request``: one that records
+  elsewhere (a buffer written in batches) costs no transaction at all.
+  ``event.own_transaction`` tells the two kinds of notification apart.
 
-Nothing is opened when no subscriber listens for an event.
+Every event also has ``registry``.  Nothing is opened when no subscriber
+listens for an event.
 """
 import transaction
 from pyramid.scripting import prepare
@@ -20,17 +27,37 @@ from zope.interface import implementedBy
 
 
 class TaskEvent:
+    #: Notified in a transaction of its own (opened on first use of
+    #: ``request``), not in the sender's or the task's.
+    own_transaction = False
+
     def __init__(self, request, task_name, task_id, **details):
-        self.request = request
+        self._request = request
+        self.registry = getattr(request, 'registry', None)
         self.task_name = task_name
         self.task_id = task_id
         for name, value in details.items():
             setattr(self, name, value)
 
+    @property
+    def request(self):
+        if self._request is None and self.own_transaction:
+            self._request = self._own.open()
+        return self._request
+
 
 class TaskEnqueued(TaskEvent):
     """About to be sent: ``args``, ``kwargs``, ``options``, and ``origin``,
-    an :class:`~.origin.Origin` (who asked: a request, a parent job...)."""
+    an :class:`~.origin.Origin` (who asked: a request, a parent job...).
+
+    A subscriber that keeps the job to send it later itself (an ETA too far
+    off for a broker to hold safely) calls :meth:`hold`: it is not sent.
+    """
+
+    held = False
+
+    def hold(self):
+        self.held = True
 
 
 class TaskSent(TaskEvent):
@@ -48,9 +75,17 @@ class TaskStarted(TaskEvent):
     stop the run (a duplicate delivery, a job cancelled while queued)."""
 
     skipped = None
+    #: ``(result,)`` when an earlier run of the job succeeded.
+    earlier_success = None
 
-    def skip(self, reason):
+    def skip(self, reason, **earlier):
+        """Do not run it, for ``reason``; ``result=...`` when an earlier
+        run succeeded with it (a copy of a message whose run committed,
+        then lost its worker before Celery stored the result): whoever
+        waits on the task gets that result."""
         self.skipped = reason
+        if 'result' in earlier:
+            self.earlier_success = (earlier['result'],)
 
 
 class TaskProgress(TaskEvent):
@@ -68,11 +103,25 @@ class TaskRetrying(TaskEvent):
 
 
 class TaskSucceeded(TaskEvent):
-    """It returned ``result`` and its transaction committed."""
+    """It returned ``result``; notified in its transaction, just before
+    the commit (a failing commit makes it a failure after all)."""
 
 
 class TaskFailed(TaskEvent):
-    """It raised ``exc`` (``traceback`` as text) and will not run again."""
+    """It raised ``exc`` (``traceback`` as text) and will not run again;
+    also when the worker killed it at its hard time limit
+    (``TimeLimitExceeded``, no traceback), and when a worker refused its
+    message (it cannot decode or run it, or has no such task):
+    ``refused_by`` then names that worker."""
+
+    refused_by = None
+
+
+class TaskLost(TaskEvent):
+    """The process running it died (``exc``: Celery's ``WorkerLostError``),
+    seen by the worker that ran it; ``rerun`` is the task's
+    ``rerun_if_lost``.  (A whole worker or machine that dies tells no one:
+    a job history keeps a lease on each run for that.)"""
 
 
 class TaskRevoked(TaskEvent):
@@ -82,9 +131,14 @@ class TaskRevoked(TaskEvent):
 class WorkerReady:
     """A worker has started and is taking tasks (``request`` as above)."""
 
+    own_transaction = False
+
     def __init__(self, request, hostname):
-        self.request = request
+        self._request = request
+        self.registry = getattr(request, 'registry', None)
         self.hostname = hostname
+
+    request = TaskEvent.request
 
 
 def has_subscribers(registry, event_class):
@@ -93,20 +147,51 @@ def has_subscribers(registry, event_class):
 
 
 def notify_in_own_transaction(registry, event_class, *args, **details):
-    """Notify a new ``event_class`` in a request and transaction of its own.
+    """Notify a new ``event_class`` in a request and transaction of its own,
+    opened when a subscriber asks for ``event.request``.
 
     Returns the event (or None when nobody listens) so the caller can read
     what subscribers decided (``skipped``, ``cancelled``).
     """
     if registry is None or not has_subscribers(registry, event_class):
         return None
-    env = prepare(registry=registry)
-    request = env['request']
-    request.tm = transaction.TransactionManager(explicit=True)
+    event = event_class(None, *args, **details)
+    event.registry, event.own_transaction = registry, True
+    event._own = own = OwnTransaction(registry)
     try:
-        with request.tm:
-            event = event_class(request, *args, **details)
-            registry.notify(event)
-        return event
+        registry.notify(event)
+        own.commit()
     finally:
-        env['closer']()
+        own.close()
+    return event
+
+
+class OwnTransaction:
+    """A request of ``registry`` and its transaction, opened on demand."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.env = None
+
+    def open(self):
+        self.env = prepare(registry=self.registry)
+        request = self.env['request']
+        request.tm = transaction.TransactionManager(explicit=True)
+        request.tm.begin()
+        return request
+
+    def commit(self):
+        if self.env is not None:
+            self.env['request'].tm.commit()
+
+    def close(self):
+        if self.env is None:
+            return
+        manager = self.env['request'].tm
+        try:
+            manager.get()
+        except transaction.interfaces.NoTransaction:
+            pass  # committed
+        else:
+            manager.abort()  # a subscriber raised
+        self.env['closer']()

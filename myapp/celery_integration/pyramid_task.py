@@ -8,6 +8,11 @@ Modelled on PyPI's Warehouse (``warehouse/tasks.py``) and pyramid-tasks:
   as its first argument;
 * the transaction commits when the function returns and aborts when it
   raises; transient database errors are retried with exponential backoff;
+* its result is checked before that commit: a result that JSON cannot
+  carry, or larger than ``max_result_bytes``, fails the job (and rolls its
+  writes back) instead of failing later in the result backend;
+* :class:`TaskSucceeded` is notified inside that transaction, so what a
+  subscriber records of the success commits with the task's own writes;
 * the request is closed after every run, so no connection stays checked out;
 * a task sent while a transaction is open (in a view, or in another task)
   is sent only once that transaction commits, and never if it aborts;
@@ -22,6 +27,7 @@ import traceback
 
 import celery
 import transaction
+from celery import states
 from celery.exceptions import Ignore, Reject, Retry
 from celery.result import AsyncResult
 from celery.utils import uuid
@@ -32,6 +38,7 @@ from pyramid.scripting import prepare
 from pyramid.threadlocal import get_current_request
 
 from .app import celery_app
+from .delivery import check_nesting
 from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
                      TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
                      TaskSucceeded, has_subscribers, notify_in_own_transaction)
@@ -86,6 +93,19 @@ class PyramidTask(celery.Task):
     retry_backoff_max = 60
     retry_jitter = True
 
+    #: The largest result, as JSON, that a run may return; a larger one
+    #: fails the job (``ResultTooLarge``).  Per task in the decorator, for
+    #: all tasks with ``task_annotations = {"*": {"max_result_bytes": N}}``.
+    max_result_bytes = 1024 * 1024
+
+    #: The worker refuses a message it could not run (:mod:`.delivery`).
+    Request = 'myapp.celery_integration.delivery:TaskRequest'
+
+    #: May a run lost with its worker (process killed, machine gone) run
+    #: again?  ``False`` for a task whose partial run must not be repeated:
+    #: its job then fails, saying why (:class:`TaskLost`).
+    rerun_if_lost = True
+
     def AsyncResult(self, task_id, **kwargs):  # noqa: N802  (Celery's name)
         return TaskResult(task_id, task_name=self.name, backend=self.backend,
                           app=self.app, **kwargs)
@@ -107,7 +127,8 @@ class PyramidTask(celery.Task):
             return self.call_in_transaction(function, args, kwargs)
         self.check_not_skipped(args, kwargs)
         try:
-            result = self.call_in_transaction(function, args, kwargs)
+            return self.call_in_transaction(function, args, kwargs,
+                                            succeed=True)
         except TaskCancelled:
             self.backend.mark_as_revoked(self.request.id, 'cancelled',
                                          request=self.request)
@@ -122,8 +143,6 @@ class PyramidTask(celery.Task):
             self.notify(TaskFailed, exc=exc,
                         traceback=traceback.format_exc())
             raise
-        self.notify(TaskSucceeded, result=result)
-        return result
 
     def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None,
               countdown=None, max_retries=None, **options):
@@ -151,15 +170,53 @@ class PyramidTask(celery.Task):
         if started is not None and started.skipped:
             log.info('%s[%s]: not run: %s', self.name, self.request.id,
                      started.skipped)
+            if started.earlier_success is not None:
+                self.store_earlier_result(*started.earlier_success)
             raise Ignore()
 
-    def call_in_transaction(self, function, args, kwargs):
+    def store_earlier_result(self, result):
+        """An earlier run succeeded, and its worker may have died before
+        it stored the result: store it, unless the backend has one, so
+        that ``AsyncResult.get()`` does not wait forever."""
+        if self.ignore_result or self.request.ignore_result:
+            return
+        task_id = self.request.id
+        if self.backend.get_state(task_id) not in states.READY_STATES:
+            self.backend.mark_as_done(task_id, result, request=self.request)
+
+    def call_in_transaction(self, function, args, kwargs, succeed=False):
+        """Call ``function`` in the run's request and transaction; with
+        ``succeed``, check its result and notify :class:`TaskSucceeded`
+        before the commit."""
         env = self.open_environment()
+        request = env['request']
         try:
-            with env['request'].tm:
-                return function(env['request'], *args, **kwargs)
+            with request.tm:
+                result = function(request, *args, **kwargs)
+                if succeed:
+                    self.check_result(result)
+                    self.registry.notify(TaskSucceeded(
+                        request, self.name, self.request.id, result=result))
+                return result
         finally:
             env['closer']()
+
+    def check_result(self, result):
+        """Fail now, with the reason, on a result the backend and the job
+        history could not store."""
+        if self.serializer != 'json':
+            return
+        try:
+            size = len(json.dumps(result, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(f'{self.name}: the result is not plain JSON: '
+                              f'{exc}') from None
+        limit = self.max_result_bytes
+        if limit is not None and size > limit:
+            raise ResultTooLarge(
+                f'{self.name}: the result is {size} bytes of JSON, over '
+                f'max_result_bytes={limit}: store large data elsewhere and '
+                'return its key, or raise the limit for this task')
 
     def backoff(self, exc):
         countdown = get_exponential_backoff_interval(
@@ -195,7 +252,15 @@ class PyramidTask(celery.Task):
         if self.request.called_directly:
             return
         meta = {'current': current, 'total': total, 'message': message}
-        self.update_state(state='PROGRESS', meta=meta)
+        try:
+            self.update_state(state='PROGRESS', meta=meta)
+        except Exception as exc:
+            # Only the result backend's copy: the job's row (the event
+            # below) is the record, so a backend outage must not fail the
+            # job.  How long this waits is bounded by .timeouts.
+            log.warning('%s[%s]: progress not stored in the result backend: '
+                        '%s: %s', self.name, self.request.id,
+                        type(exc).__name__, exc)
         event = self.notify(TaskProgress, **meta)
         if event is not None and event.cancelled:
             raise TaskCancelled(self.request.id)
@@ -223,12 +288,16 @@ class PyramidTask(celery.Task):
                    else default_origin()}
         txn = current_transaction()
         if txn is None:
-            self.notify(TaskEnqueued, task_id, **details)
+            enqueued = self.notify(TaskEnqueued, task_id, **details)
+            if enqueued is not None and enqueued.held:
+                return self.AsyncResult(task_id)
             return self.publish(args, kwargs, task_id, **options)
         request = get_current_request()
         if has_subscribers(request.registry, TaskEnqueued):
-            request.registry.notify(
-                TaskEnqueued(request, self.name, task_id, **details))
+            enqueued = TaskEnqueued(request, self.name, task_id, **details)
+            request.registry.notify(enqueued)
+            if enqueued.held:
+                return self.AsyncResult(task_id)
         txn.addAfterCommitHook(self._publish_if_committed,
                                args=(args, kwargs, task_id), kws=options)
         return self.AsyncResult(task_id)
@@ -236,6 +305,10 @@ class PyramidTask(celery.Task):
     def check_call(self, args, kwargs):
         if self.typing:
             self.__header__(*(args or ()), **(kwargs or {}))
+        try:
+            check_nesting([args, kwargs])
+        except ValueError as exc:
+            raise EncodeError(f'{self.name}: {exc}') from None
         if self.serializer != 'json':
             dumps((args or (), kwargs or {}), serializer=self.serializer)
             return
@@ -283,6 +356,10 @@ class PyramidTask(celery.Task):
 
 class TaskCancelled(Exception):
     """Raised by ``report_progress`` when the job was cancelled."""
+
+
+class ResultTooLarge(Exception):
+    """A run returned more than its task's ``max_result_bytes``."""
 
 
 def default_origin():

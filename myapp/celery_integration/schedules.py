@@ -193,6 +193,27 @@ def check_beat_schedule(path, app):
                               ) from None
 
 
+def check_routes(path, app):
+    """Each ``[celeryroute:NAME]`` names a registered task (or, with ``*``,
+    ``?`` or ``[``, a pattern that matches one): a route for a misspelt
+    task routes nothing, silently."""
+    import fnmatch
+
+    from .ini import read_ini
+
+    own = [t for t in app.tasks if not t.startswith('celery.')]
+    for section in read_ini(path).sections():
+        prefix, _, name = section.partition(':')
+        if prefix != 'celeryroute' or name in app.tasks:
+            continue
+        if any(c in name for c in '*?[') and fnmatch.filter(own, name):
+            continue
+        raise ConfigError(path, section, None,
+                          f'no task named "{name}" is registered',
+                          suggest(name, own) or 'name the section after a '
+                          'task: [celeryroute:myapp.tasks.add]')
+
+
 def describe_parameters(task):
     signature = inspect.signature(task.run)
     names = [p for p in signature.parameters if p != 'self']

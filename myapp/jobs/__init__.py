@@ -18,6 +18,8 @@ from .exposure import expose_task
 
 
 def includeme(config):
+    from . import tasks  # noqa: F401  (declares the housekeeping tasks)
+
     config.add_directive('expose_task', expose_task)
     config.include('.recording')
     config.scan('.api')

@@ -6,6 +6,8 @@ from a page is checked, recorded and sent exactly as over the API.  A
 refusal is an :class:`~.errors.ApiError`, which the API answers as JSON and
 the pages show on the page.
 """
+import hashlib
+import json
 import logging
 
 import pyramid_retry
@@ -17,6 +19,7 @@ from ..models.job import Job
 from . import lifecycle
 from .errors import ApiError
 from .exposure import InvalidArguments, exposed_task, exposed_tasks
+from .recording import recorded_job
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,11 @@ def start_job(request, asked, idempotency_key=None):
 
     With an ``idempotency_key``, a request made again (a client retrying
     after a lost answer) gets the first request's job instead of a second.
+    Keys are the client's own (:func:`stored_idempotency_key`).
     """
     if idempotency_key is not None:
+        idempotency_key = stored_idempotency_key(
+            idempotency_key, request.authenticated_userid)
         earlier = request.dbsession.scalar(
             select(Job).where(Job.idempotency_key == idempotency_key))
         if earlier is not None:
@@ -41,7 +47,7 @@ def start_job(request, asked, idempotency_key=None):
     task = startable_task(request.registry, asked)
     sent = task.apply_async(asked.args, asked.kwargs, origin=Origin.http(),
                             **asked.options)
-    job = request.dbsession.get(Job, sent.id)  # recorded by .recording
+    job = recorded_job(request.dbsession, sent.id)
     if idempotency_key is not None:
         claim_idempotency_key(request.dbsession, job, idempotency_key)
     return job
@@ -60,12 +66,27 @@ def startable_task(registry, asked):
     return exposed.task
 
 
+def stored_idempotency_key(key, userid=None):
+    """What the table keeps for a client's ``Idempotency-Key``: a digest
+    of the key and of who sent it, the authenticated user
+    (``request.authenticated_userid``) or, without one, the one scope of
+    anonymous clients.  A client's key never finds another user's job;
+    and the digest is 64 characters, whatever the key (255 at most).
+    """
+    scope = ['anonymous'] if userid is None else ['user', str(userid)]
+    return hashlib.sha256(json.dumps(scope + [key]).encode()).hexdigest()
+
+
 def same_request(job, asked):
-    """The job a key names, provided the key is used for the same call."""
+    """The job a key names, provided the key is used for the same call.
+
+    Else a 422 that does not say which job the key names: in the shared
+    anonymous scope it may be another client's.
+    """
     if (job.task_name, job.args, job.kwargs) != \
             (asked.task, asked.args, asked.kwargs):
         raise ApiError(422, 'this Idempotency-Key was used for another '
-                       'request', {'job': job.id})
+                       'request', 'send another key for another request')
     return job
 
 

@@ -12,7 +12,7 @@ from .exposure import exposed_tasks
 from .inputs import (ListQuery, StartRequest, idempotency_key, job_id,
                      revoke_terminate)
 from .pagination import page_query, split_page
-from .presentation import job_json
+from .presentation import job_json, location, set_location
 
 
 @view_config(route_name='api.jobs', request_method='POST', renderer='json')
@@ -21,7 +21,7 @@ def start_job(request):
     job = actions.start_job(request, StartRequest.from_request(request),
                             idempotency_key(request))
     request.response.status = 202
-    request.response.location = request.route_url('api.job', id=job.id)
+    set_location(request.response, location(request, 'api.job', id=job.id))
     return job_json(job)
 
 
@@ -36,7 +36,8 @@ def list_jobs(request):
     jobs = request.dbsession.scalars(
         page_query(query.limit, query.before, **query.filters)).all()
     page, next_cursor = split_page(jobs, query.limit)
-    return {'jobs': [job_json(job) for job in page], 'next': next_cursor}
+    return {'jobs': [job_json(job, listed=True) for job in page],
+            'next': next_cursor}
 
 
 @view_config(route_name='api.job.revoke', request_method='POST',

@@ -3,25 +3,45 @@
 Checked strictly, and before anything is recorded or queued: an unknown
 field or query parameter is an error, not something silently ignored (a
 misspelt ``countdown`` would otherwise run the job at once).
+
+Text comes in two ways, and each is checked in one place:
+
+* the path, the query string and form fields, by :func:`request_text_tween`
+  for every route, before any view (or transaction) runs: text that is not
+  UTF-8, or holds NUL (which PostgreSQL refuses), is refused there, so no
+  view ever sees it;
+* JSON documents (bodies, the form's ``args`` and ``kwargs``), by
+  :func:`parse_json` and :func:`check_json`: nested at most
+  :data:`~.values.MAX_JSON_DEPTH` levels, finite numbers, strings without
+  NUL or lone surrogates (``"\\ud800"``).
 """
 import datetime
+import io
 import json
 import math
 import re
+import urllib.parse
 from dataclasses import dataclass, field
+
+from pyramid.httpexceptions import HTTPBadRequest
+from pyramid.renderers import render_to_response
+from pyramid.response import Response
+from webob.compat import cgi_FieldStorage
 
 from ..models.job import STATES
 from ..models.types import UTC
-from .errors import ApiError
+from .errors import API_PATHS, ApiError
 from .pagination import InvalidCursor, decode_cursor
+from .values import (MAX_JSON_DEPTH, UnfitValue, check_json_value,
+                     text_problem)
 
 #: Larger bodies are refused with 413 before they are parsed.
 MAX_BODY_BYTES = 64 * 1024
 MAX_COUNTDOWN_SECONDS = 366 * 24 * 3600
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-JOB_ID = re.compile(r'[A-Za-z0-9_.:-]{1,36}', re.ASCII)
 QUEUE_NAME = re.compile(r'[A-Za-z0-9_.:@-]{1,200}', re.ASCII)
+JOB_ID = re.compile(r'[A-Za-z0-9_.:-]{1,36}', re.ASCII)
 IDEMPOTENCY_KEY = re.compile(r'[\x21-\x7e][\x20-\x7e]{0,254}')
 
 
@@ -50,8 +70,15 @@ def json_body(request, fields, empty_ok=False):
     if empty_ok and not request.body.strip():
         return {}
     try:
-        body = parse_json(request.body.decode('utf-8'))
-    except (ValueError, RecursionError) as exc:
+        text = request.body.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, 'the body is not JSON', str(exc)) from None
+    key = too_deep(text)
+    if key is not None:
+        raise invalid(key if key in fields else 'body', TOO_DEEP)
+    try:
+        body = parse_json(text)
+    except ValueError as exc:
         raise ApiError(400, 'the body is not JSON', str(exc)) from None
     if not isinstance(body, dict):
         raise ApiError(400, 'the body must be a JSON object',
@@ -60,6 +87,8 @@ def json_body(request, fields, empty_ok=False):
     if unknown:
         raise ApiError(400, 'unknown fields in the body',
                        {'unknown': unknown, 'allowed': sorted(fields)})
+    for name, value in body.items():
+        check_json(value, name)
     return body
 
 
@@ -72,9 +101,59 @@ def check_body_size(request):
 
 def parse_json(text):
     """Strict JSON: no NaN or Infinity, and no number too large for a
-    float (``1e400`` would become Infinity, which JSON cannot carry)."""
+    float (``1e400`` would become Infinity, which JSON cannot carry), at
+    any depth.  Call :func:`too_deep` first: the parser recurses."""
     return json.loads(text, parse_constant=refuse_constant,
                       parse_float=finite_float)
+
+
+TOO_DEEP = f'nested deeper than {MAX_JSON_DEPTH} levels'
+#: A JSON string, or one character of JSON's structure.
+JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[][{}:]')
+OPENING, CLOSING = '[{', ']}'
+
+
+def too_deep(text, depth=1):
+    """None if the JSON ``text``, its root at level ``depth`` of a body,
+    nests at most :data:`~.values.MAX_JSON_DEPTH` levels; else the key of
+    the root object under which it nests deeper ('' if none).
+
+    Read without parsing (the parser recurses, and reaches Python's
+    recursion limit some 950 levels down), in one pass over its tokens; a
+    text with fewer brackets than the limit is not even read.
+    """
+    if text.count('[') + text.count('{') <= MAX_JSON_DEPTH - depth + 1:
+        return None
+    level, key, string = depth - 1, '', None
+    for token in JSON_TOKENS.findall(text):
+        if token in OPENING:
+            level += 1
+            if level > MAX_JSON_DEPTH:
+                return key
+        elif token in CLOSING:
+            level -= 1
+        elif token == ':':
+            if level == depth and string is not None:
+                key = json_string(string)
+        else:
+            string = token
+    return None
+
+
+def json_string(token):
+    try:
+        return json.loads(token)
+    except ValueError:
+        return token
+
+
+def check_json(value, name, depth=2):
+    """Refuse ``value``, the field ``name`` of a body (level 2 of it), unless
+    it is JSON a job can carry (:func:`~.values.check_json_value`)."""
+    try:
+        check_json_value(value, depth)
+    except UnfitValue as exc:
+        raise invalid(name, str(exc)) from None
 
 
 def refuse_constant(name):
@@ -126,13 +205,18 @@ class StartRequest:
 
 
 def json_field(form, name, empty):
+    """A field of the form, JSON text read as the field of a JSON body."""
     text = form.get(name, '').strip()
     if not text:
         return empty
+    if too_deep(text, depth=2) is not None:
+        raise invalid(name, TOO_DEEP)
     try:
-        return parse_json(text)
-    except (ValueError, RecursionError) as exc:
+        value = parse_json(text)
+    except ValueError as exc:
         raise invalid(name, f'not JSON: {exc}') from None
+    check_json(value, name)
+    return value
 
 
 def task_name(value):
@@ -268,3 +352,121 @@ def cursor(value):
     except InvalidCursor:
         raise invalid('before', 'the "next" value of a previous page') \
             from None
+
+
+# -- every request's text ------------------------------------------------
+
+#: Form bodies, as WebOb reads them (``request.POST``).
+FORM_TYPES = ('application/x-www-form-urlencoded', 'multipart/form-data')
+UTF8 = ('utf-8', 'utf8')
+
+
+def request_text_tween(handler, registry):
+    """Answer a request whose path, query string or form is not text a
+    view can take, before any view or transaction: UTF-8 without NUL.
+
+    WebOb decodes them strictly as UTF-8, or not at all: a path or a query
+    parameter that is not UTF-8 (``%ff``, an overlong ``%C0%80``, an
+    encoded surrogate ``%ED%A0%80``) made ``request.path_info`` and
+    ``request.GET`` raise, even in the error views; NUL (``%00``) reached
+    PostgreSQL, which refuses it in text.  A path answers 404 (no resource
+    has such a name), a query parameter or form field 400; under ``/api``
+    in JSON.  A form that WebOb cannot read (a bad multipart boundary, a
+    charset other than UTF-8) is a 400 too, not an exception in the view's
+    CSRF check.  Added by :mod:`myapp.routes`, outside pyramid_tm.
+    """
+    def request_text(request):
+        refusal = text_refusal(request)
+        return handler(request) if refusal is None else refusal
+
+    return request_text
+
+
+def text_refusal(request):
+    """The answer to a request with text no view can take, or None."""
+    environ = request.environ
+    api = re.match(API_PATHS, environ.get('PATH_INFO', '')) is not None
+    path = wsgi_text(environ.get('PATH_INFO', ''))
+    if text_problem(path):
+        return path_refused(request, api, path)
+    # The API reads JSON bodies only (415 for a form): no form to check.
+    problem = query_problem(environ.get('QUERY_STRING', '')) \
+        or (None if api else form_problem(request))
+    if problem is None:
+        return None
+    name, detail = problem
+    if api:
+        return json_response(400, f'invalid "{name}"', detail)
+    return HTTPBadRequest(f'"{name}": {detail}')
+
+
+def wsgi_text(text):
+    """What WSGI hands over (bytes as latin-1) decoded as UTF-8, bytes it
+    cannot decode kept as lone surrogates (which :func:`text_problem`
+    names)."""
+    return text.encode('latin-1').decode('utf-8', 'surrogateescape')
+
+
+def path_refused(request, api, path):
+    shown = urllib.parse.quote(path, safe='/', errors='surrogateescape')
+    if api:
+        return json_response(404, 'not found', {
+            'path': shown, 'problem': text_problem(path)})
+    response = render_to_response('myapp:templates/404.jinja2', {},
+                                  request=request)
+    response.status = 404
+    return response
+
+
+def query_problem(query):
+    """(parameter, problem) of the first query parameter that is not
+    text, or None; read as WebOb reads them."""
+    for pair in re.split('[&;]', query.replace('+', ' ')):
+        name, _, value = pair.partition('=')
+        name, value = (wsgi_text(urllib.parse.unquote(part, 'latin-1'))
+                       for part in (name, value))
+        if text_problem(name):
+            return 'query', f'a parameter name: {text_problem(name)}'
+        if text_problem(value):
+            return name, text_problem(value)
+    return None
+
+
+def form_problem(request):
+    """(field, problem) of a form body WebOb would read as
+    ``request.POST`` but cannot, or whose fields are not text; or None."""
+    content_type = request.content_type
+    if content_type not in ('',) + FORM_TYPES \
+            or (request.method != 'POST' and not content_type):
+        return None
+    if request.charset != 'UTF-8':  # which WebOb refuses to read
+        return 'body', 'a form must be sent in UTF-8'
+    environ = dict(request.environ, QUERY_STRING='')
+    environ.setdefault('CONTENT_LENGTH', '0')
+    try:
+        form = cgi_FieldStorage(
+            fp=io.BytesIO(request.body), environ=environ,
+            keep_blank_values=True, encoding='utf-8', errors='strict')
+        fields = list(form.list or ())
+    except UnicodeDecodeError as exc:
+        return 'body', f'a form that is not UTF-8 text: {exc.reason}'
+    except Exception as exc:  # the cgi module's parser: ValueError and more
+        return 'body', f'a form that cannot be read: {exc}'
+    for part in fields:
+        if part.type_options.get('charset', 'utf-8').lower() not in UTF8:
+            return part.name or 'body', 'a form field must be UTF-8'
+        texts = [part.name or '', part.filename or '']
+        if not part.filename:
+            texts.append(part.value)
+        for text in texts:
+            if isinstance(text, str) and text_problem(text):
+                return part.name or 'body', text_problem(text)
+    return None
+
+
+def json_response(status, error, detail=None):
+    """The API's error (:mod:`.errors`), where no view can answer."""
+    response = Response(status=status, content_type='application/json',
+                        charset='utf-8')
+    response.text = json.dumps({'error': error, 'detail': detail})
+    return response

@@ -7,8 +7,12 @@ happened.  A job that is not recorded (``Task.apply()`` in tests, a message
 sent before the jobs table existed) is left alone: every function tolerates
 an unknown id, and only :func:`start` records a job that a worker runs.
 """
+import datetime
+import functools
+
 import sqlalchemy.exc
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..celery_integration import Origin
 
@@ -18,80 +22,190 @@ from ..models.types import UTCDateTime, utcnow
 from .send_options import options_to_store
 from .values import error_type, head, jsonable, tail
 
+#: A run holds its job for this long (``jobs.lease_seconds``), and its
+#: worker extends the lease three times as often (:mod:`.leases`): a run
+#: whose lease has expired is lost (its process or machine died) and the
+#: job may run again.
+LEASE = datetime.timedelta(seconds=30)
+#: A job whose runs are lost this many times fails: it is what kills its
+#: worker (out of memory, a crash in C code), not bad luck.
+MAX_LOST_RUNS = 3
+
 def enqueue(dbsession, job_id, task_name, args, kwargs, options, origin):
     """Record a job about to be sent; ``sent_at`` stays NULL until it is.
 
     ``origin`` is an :class:`~myapp.celery_integration.Origin`.
     """
-    now = utcnow()
-    parent_id = origin.parent_id
-    job = Job(id=job_id, task_name=task_name, args=jsonable(list(args)),
-              kwargs=jsonable(dict(kwargs)),
-              options=options_to_store(options, now), state=PENDING,
-              origin=head(str(origin), 255),
-              parent_id=parent_id[:36] if parent_id else None,
-              retries=0, created_at=now)
+    job = Job(**enqueued(job_id, task_name, args, kwargs, options, origin))
     dbsession.add(job)
     return job
 
 
-def mark_sent(dbsession, job_id):
-    changed(dbsession, update(Job)
-            .where(Job.id == job_id, Job.sent_at.is_(None))
-            .values(sent_at=utcnow()))
+def enqueued(job_id, task_name, args, kwargs, options, origin):
+    """The row of a job about to be sent, as column values (every column,
+    so that the journal writes rows in batches, :mod:`.journal`)."""
+    now = utcnow()
+    parent_id = origin.parent_id
+    values = {name: None for name in Job.__table__.columns.keys()}
+    values.update(
+        id=job_id, task_name=task_name, args=jsonable(list(args)),
+        kwargs=jsonable(dict(kwargs)),
+        options=options_to_store(options, now), state=PENDING,
+        origin=head(str(origin), 255),
+        parent_id=parent_id[:36] if parent_id else None,
+        retries=0, lost_runs=0, created_at=now)
+    return values
 
 
-def start(dbsession, job_id, worker, retries, redelivered, unrecorded=None):
+def start(dbsession, job_id, worker, retries, unrecorded=None, lease=LEASE,
+          row_appeared=False):
     """Claim the run for this delivery; return why not, or None to run.
 
     Only a job that is waiting may start, so a duplicate message runs
-    nothing and a job revoked while queued never runs, on any broker.
+    nothing and a job revoked while queued never runs, on any broker.  A
+    job held by a run whose lease expired (the worker died; a redelivered
+    message, on Redis after the visibility timeout, or the sweeper's
+    :func:`lose`) may start again; one whose run is alive may not, however
+    its message came back.
 
     A job that no sender recorded (``celery call``, Flower's send-task, a
     client without this app) is recorded now, from ``unrecorded`` (its
-    ``task_name``, ``args`` and ``kwargs``), so that every job a worker
-    runs is in the history.
+    ``task_name``, ``args``, ``kwargs`` and ``origin``), so that every job
+    a worker runs is in the history.
     """
-    # Waiting, and not a stale copy of an attempt that already failed.
-    startable = Job.state.in_(WAITING) & (Job.retries <= retries)
-    # A task's own self.retry() sends the retry before TaskRetrying is
-    # recorded; a later attempt is not a duplicate.
-    startable |= Job.state.in_(RUNNING) & (Job.retries < retries)
-    if redelivered:
-        # The worker that had it died before acknowledging it (acks_late).
-        startable |= Job.state.in_(RUNNING)
-    claimed = changed(dbsession, update(Job)
-                      .where(Job.id == job_id, startable)
-                      .values(state=STARTED, started_at=utcnow(),
-                              worker=worker, retries=retries))
+    now = utcnow()
+    params = {'job_id': job_id, 'worker': worker, 'retries': retries,
+              'now': now, 'lease_expires_at': now + lease}
+    dialect = dialect_of(dbsession)
+    if unrecorded is not None and dialect in DIALECT_INSERTS:
+        # One statement whether or not the sender's row is there yet (a
+        # job sent outside a transaction is written by its journal a few
+        # milliseconds later): claim it, or record it started.
+        claimed = dbsession.execute(claim_or_record(dialect), {
+            **params, **started_values(worker, **unrecorded)}
+        ).first() is not None
+    else:
+        claimed = dbsession.execute(claim(), params).rowcount > 0
     if claimed:
         return None
     state = state_of(dbsession, job_id)
+    if state in WAITING and not row_appeared:
+        # Written between the UPDATE and this SELECT (the sender's
+        # journal): claim it now that it is there.
+        return start(dbsession, job_id, worker, retries, unrecorded, lease,
+                     row_appeared=True)
     if state is not None:
         return f'the job is {state}'
     if unrecorded is not None and \
-            not record_started(dbsession, job_id, worker, retries,
+            not record_started(dbsession, job_id, worker, retries, lease,
                                **unrecorded):
         # Another delivery of it recorded it first: claim it as usual.
-        return start(dbsession, job_id, worker, retries, redelivered)
+        return start(dbsession, job_id, worker, retries, lease=lease)
     return None
 
 
-def record_started(dbsession, job_id, worker, retries, task_name, args,
-                   kwargs):
+def startable(retries, now):
+    """The jobs that a run, attempt ``retries``, may claim at ``now``."""
+    # Waiting, and not a stale copy of an attempt that already failed.
+    waiting = Job.state.in_(WAITING) & (Job.retries <= retries)
+    # A task's own self.retry() sends the retry before TaskRetrying is
+    # recorded; a later attempt is not a duplicate.
+    retried = Job.state.in_(RUNNING) & (Job.retries < retries)
+    # The run that held it is dead.
+    orphaned = Job.state.in_(RUNNING) & (Job.lease_expires_at < now)
+    return waiting | retried | orphaned
+
+
+#: What a claim sets, as bound parameters' names.
+CLAIMED = ('worker', 'retries', 'lease_expires_at')
+
+
+def parameters(*names):
+    return {name: bindparam(name, type_=Job.__table__.c[name].type)
+            for name in names}
+
+
+# The statements of start(), built once: on a run's hot path, building
+# one costs more than running it.  On the mapped class, not the table, so
+# that a session in a transaction manager knows it wrote (zope.sqlalchemy).
+
+@functools.cache
+def claim():
+    """The compare-and-set of :func:`start`."""
+    now = bindparam('now', type_=UTCDateTime)
+    return (update(Job)
+            .where(Job.id == bindparam('job_id'),
+                   startable(bindparam('retries'), now))
+            .values(state=STARTED, started_at=now, **parameters(*CLAIMED))
+            .execution_options(synchronize_session=False))
+
+
+@functools.cache
+def claim_or_record(dialect):
+    """:func:`claim`, or the job recorded as started when it has no row
+    (:func:`started_values`): one ``INSERT ... ON CONFLICT DO UPDATE``
+    that returns the id when the run may go ahead."""
+    now = bindparam('now', type_=UTCDateTime)
+    statement = DIALECT_INSERTS[dialect](Job).values(
+        id=bindparam('job_id'), state=STARTED, created_at=now, sent_at=now,
+        started_at=now, **parameters(
+            'task_name', 'args', 'kwargs', 'options', 'origin', 'parent_id',
+            'lost_runs', *CLAIMED))
+    return statement.on_conflict_do_update(
+        index_elements=[Job.id],
+        set_={'state': STARTED, 'started_at': statement.excluded.started_at,
+              **{name: statement.excluded[name] for name in CLAIMED}},
+        where=startable(bindparam('retries'), now),
+    ).returning(Job.id)
+
+
+def started_values(worker, task_name, args, kwargs, origin=None):
+    """The columns of a job that a worker starts and no sender recorded
+    (its ``origin`` is the sender's when its message says, else the
+    worker's), but for the claim's own."""
+    origin = origin or Origin.worker(worker)
+    parent_id = origin.parent_id
+    return {'task_name': task_name, 'args': jsonable(list(args)),
+            'kwargs': jsonable(dict(kwargs)), 'options': {},
+            'origin': head(str(origin), 255),
+            'parent_id': parent_id[:36] if parent_id else None,
+            'lost_runs': 0}
+
+
+def record_started(dbsession, job_id, worker, retries, lease, task_name,
+                   args, kwargs, origin=None):
     """Record a job that a worker starts and no sender recorded; False if
-    it is recorded already."""
+    it is recorded already (where :func:`claim_or_record` cannot)."""
     now = utcnow()
-    job = Job(id=job_id, task_name=task_name, args=jsonable(list(args)),
-              kwargs=jsonable(dict(kwargs)), options={}, state=STARTED,
-              origin=str(Origin.worker(worker)), retries=retries,
-              created_at=now, sent_at=now, started_at=now, worker=worker)
-    try:
-        with dbsession.begin_nested():
-            dbsession.add(job)
-    except sqlalchemy.exc.IntegrityError:
-        return False
-    return True
+    return insert_new(dbsession, dict(
+        id=job_id, state=STARTED, retries=retries, created_at=now,
+        sent_at=now, started_at=now, worker=worker,
+        lease_expires_at=now + lease,
+        **started_values(worker, task_name, args, kwargs, origin)))
+
+
+#: ``INSERT`` with ``ON CONFLICT``, on the databases that have it.
+DIALECT_INSERTS = {'postgresql': postgresql.insert, 'sqlite': sqlite.insert}
+
+
+def insert_new(dbsession, values):
+    """Insert a job row unless its id is taken; True if it was inserted.
+    One statement where the database has ``ON CONFLICT``."""
+    insert = DIALECT_INSERTS.get(dialect_of(dbsession))
+    if insert is None:
+        try:
+            with dbsession.begin_nested():
+                dbsession.add(Job(**values))
+        except sqlalchemy.exc.IntegrityError:
+            return False
+        return True
+    # RETURNING, not the row count, which an ORM session does not report
+    # for every database and driver.
+    jobs = Job.__table__
+    return dbsession.execute(
+        insert(jobs).values(values)
+        .on_conflict_do_nothing(index_elements=[jobs.c.id])
+        .returning(jobs.c.id)).first() is not None
 
 
 def record_progress(dbsession, job_id, current, total, message):
@@ -123,23 +237,52 @@ def succeed(dbsession, job_id, result):
     Also over REVOKED: a job that finished before it noticed its revocation
     did its work, and says so.
     """
-    changed(dbsession, update(Job).where(Job.id == job_id)
-            .values(state=SUCCESS, result=jsonable(result),
-                    finished_at=utcnow(), error_type=None,
-                    error_message=None, error_traceback=None))
+    dbsession.execute(success(), {'job_id': job_id,
+                                  'result': jsonable(result),
+                                  'now': utcnow()})
 
 
-def fail(dbsession, job_id, exc, traceback=None):
-    changed(dbsession, update(Job).where(Job.id == job_id)
-            .values(state=FAILURE, finished_at=utcnow(),
-                    **error_values(exc, traceback)))
+@functools.cache
+def success():
+    """The statement of :func:`succeed`, built once (as :func:`claim`)."""
+    return (update(Job).where(Job.id == bindparam('job_id'))
+            .values(state=SUCCESS,
+                    result=bindparam('result', type_=Job.result.type),
+                    finished_at=bindparam('now', type_=UTCDateTime),
+                    lease_expires_at=None, error_type=None,
+                    error_message=None, error_traceback=None)
+            .execution_options(synchronize_session=False))
+
+
+def fail(dbsession, job_id, exc, traceback=None, unrecorded=None):
+    """It failed with ``exc``, unless it had ended already (a refused
+    duplicate of a job that succeeded stays SUCCESS).
+
+    A job no sender recorded is recorded, failed, from ``unrecorded``
+    (``task_name``, ``origin``), as :func:`start` does.
+    """
+    now = utcnow()
+    if changed(dbsession, update(Job)
+               .where(Job.id == job_id, Job.state.not_in((SUCCESS, FAILURE)))
+               .values(state=FAILURE, finished_at=now,
+                       lease_expires_at=None,
+                       **error_values(exc, traceback))):
+        return
+    if unrecorded is None or state_of(dbsession, job_id) is not None:
+        return
+    insert_new(dbsession, dict(
+        id=job_id, task_name=unrecorded['task_name'], args=[], kwargs={},
+        options={}, state=FAILURE, origin=head(str(unrecorded['origin']), 255),
+        retries=0, lost_runs=0, created_at=now, finished_at=now,
+        **error_values(exc, traceback)))
 
 
 def revoke(dbsession, job_id):
     """Revoke a job unless it has finished; return True if it is revoked."""
     changed(dbsession, update(Job)
             .where(Job.id == job_id, Job.state.not_in(FINISHED))
-            .values(state=REVOKED, finished_at=utcnow()))
+            .values(state=REVOKED, finished_at=utcnow(),
+                    lease_expires_at=None))
     return state_of(dbsession, job_id) == REVOKED
 
 
@@ -147,8 +290,90 @@ def revoked(dbsession, job_id):
     """A worker discarded or stopped it (the revocation took effect)."""
     changed(dbsession, update(Job)
             .where(Job.id == job_id, Job.state.not_in((SUCCESS, FAILURE)))
-            .values(state=REVOKED, finished_at=func.coalesce(
-                Job.finished_at, literal(utcnow(), UTCDateTime))))
+            .values(state=REVOKED, lease_expires_at=None,
+                    finished_at=func.coalesce(
+                        Job.finished_at, literal(utcnow(), UTCDateTime))))
+
+
+def extend_leases(dbsession, job_ids, worker, lease=LEASE):
+    """Extend the leases of the runs of ``job_ids`` that ``worker`` still
+    holds; return the ids it still holds."""
+    now = utcnow()
+    held = (Job.id.in_(job_ids), Job.state.in_(RUNNING),
+            Job.worker == worker)
+    changed(dbsession, update(Job).where(*held)
+            .values(lease_expires_at=now + lease))
+    return set(dbsession.scalars(select(Job.id).where(*held)))
+
+
+def expired_leases(dbsession, limit):
+    """``(id, task_name, worker)`` of the running jobs whose run is lost
+    (its lease expired)."""
+    return dbsession.execute(
+        select(Job.id, Job.task_name, Job.worker)
+        .where(Job.lease_expires_at < utcnow(), Job.state.in_(RUNNING))
+        .order_by(Job.lease_expires_at).limit(limit)).all()
+
+
+def lose(dbsession, job_id, reason, rerun=True, lease_expired=True):
+    """The run of a running job is lost (``reason``, an exception).
+
+    The job goes back to the outbox to be sent again (``sent_at`` NULL),
+    or fails when it must not run again (``rerun`` false: its task said so)
+    or has lost :data:`MAX_LOST_RUNS` runs.  With ``lease_expired``, only a
+    run whose lease has expired is lost (the sweeper's view); without, the
+    caller knows its process died (the worker that ran it).  Returns True
+    if the job was sent back to the outbox.
+    """
+    running = [Job.id == job_id, Job.state.in_(RUNNING)]
+    if lease_expired:
+        running.append(Job.lease_expires_at < utcnow())
+    if rerun:
+        if changed(dbsession, update(Job)
+                   .where(*running, Job.lost_runs + 1 < MAX_LOST_RUNS)
+                   .values(state=PENDING, sent_at=None, worker=None,
+                           lease_expires_at=None, due_at=None,
+                           lost_runs=Job.lost_runs + 1)):
+            return True
+        reason = type(reason)(f'{reason}; it was lost {MAX_LOST_RUNS} '
+                              'times, so it is not sent again')
+    changed(dbsession, update(Job).where(*running)
+            .values(state=FAILURE, finished_at=utcnow(),
+                    lease_expires_at=None, lost_runs=Job.lost_runs + 1,
+                    **error_values(reason)))
+    return False
+
+
+def sent_but_not_started(dbsession, after, limit):
+    """``(id, task_name, options)`` of the jobs sent more than ``after``
+    ago that no run has claimed (:mod:`.lost_messages`)."""
+    cutoff = utcnow() - after
+    return dbsession.execute(
+        # created_at <= sent_at: the condition on it lets the state index
+        # find the candidates among the few PENDING rows.
+        select(Job.id, Job.task_name, Job.options)
+        .where(Job.state == PENDING, Job.created_at < cutoff,
+               Job.sent_at < cutoff)
+        .order_by(Job.created_at).limit(limit)).all()
+
+
+def message_lost(dbsession, job_id, after, reason):
+    """The message of a job sent more than ``after`` ago, never started,
+    is lost (``reason``, an exception): back to the outbox (``lost_runs``
+    + 1), or FAILURE once lost :data:`MAX_LOST_RUNS` times.  True if it is
+    to be sent again."""
+    unstarted = [Job.id == job_id, Job.state == PENDING,
+                 Job.sent_at < utcnow() - after]
+    if changed(dbsession, update(Job)
+               .where(*unstarted, Job.lost_runs + 1 < MAX_LOST_RUNS)
+               .values(sent_at=None, lost_runs=Job.lost_runs + 1)):
+        return True
+    reason = type(reason)(f'{reason}; it was lost {MAX_LOST_RUNS} times, '
+                          'so it is not sent again')
+    changed(dbsession, update(Job).where(*unstarted)
+            .values(state=FAILURE, finished_at=utcnow(),
+                    lost_runs=Job.lost_runs + 1, **error_values(reason)))
+    return False
 
 
 # -- helpers -----------------------------------------------------------
@@ -162,6 +387,20 @@ def changed(dbsession, statement):
     return dbsession.execute(
         statement.execution_options(synchronize_session=False)
     ).rowcount > 0
+
+
+def succeeded_with(dbsession, job_id):
+    """``(result,)`` if the job succeeded, else None."""
+    row = dbsession.execute(select(Job.result).where(
+        Job.id == job_id, Job.state == SUCCESS)).first()
+    return None if row is None else (row[0],)
+
+
+def dialect_of(dbsession):
+    """The database's dialect name, of a session or a connection."""
+    bind = dbsession if hasattr(dbsession, 'dialect') \
+        else dbsession.get_bind()
+    return bind.dialect.name
 
 
 def state_of(dbsession, job_id):

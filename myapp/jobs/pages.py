@@ -10,15 +10,15 @@ the job started or cancelled by :mod:`.actions`, as over the API; a refusal
 is the API's error, shown on the page.
 """
 from pyramid.csrf import check_csrf_token
-from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from ..models import Job
 from . import actions
 from .errors import ApiError
-from .inputs import StartRequest
+from .inputs import JOB_ID, StartRequest
 from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
-                           startable_tasks)
+                           redirect, startable_tasks)
 
 DASHBOARD = 'myapp:templates/jobs.jinja2'
 JOB_PAGE = 'myapp:templates/job.jinja2'
@@ -39,7 +39,7 @@ def start_job_from_form(request):
     except ApiError as exc:
         request.response.status = exc.status
         return dashboard_values(request, form=request.POST, error=exc)
-    return HTTPSeeOther(request.route_url('job', id=job.id))
+    return redirect(request, 'job', id=job.id)
 
 
 def dashboard_values(request, form=None, error=None):
@@ -67,7 +67,7 @@ def cancel(request):
     check_csrf_token(request)
     job = find_job(request)
     if actions.revoke_job(request, job):
-        return HTTPSeeOther(request.route_url('job', id=job.id))
+        return redirect(request, 'job', id=job.id)
     request.response.status = 409
     return job_page_values(request, job,
                            error='It has already finished: there is '
@@ -83,7 +83,11 @@ def job_page_values(request, job, error=None):
 
 
 def find_job(request):
-    job = request.dbsession.get(Job, request.matchdict['id'])
+    """The job the path names; 404 if none (or if it names none that can
+    be: not a job id)."""
+    job_id = request.matchdict['id']
+    job = request.dbsession.get(Job, job_id) \
+        if JOB_ID.fullmatch(job_id) else None
     if job is None:
         raise HTTPNotFound()
     return job

@@ -13,6 +13,8 @@ import json
 from sqlalchemy import select, tuple_
 
 from ..models.job import Job
+from ..models.types import UTC
+from .values import text_problem
 
 
 class InvalidCursor(ValueError):
@@ -41,13 +43,21 @@ def encode_cursor(job):
 
 
 def decode_cursor(cursor):
-    """The (created_at, id) a cursor carries; InvalidCursor if it is not one."""
+    """The (created_at, id) a cursor carries; InvalidCursor if it is not one.
+
+    A cursor comes back from the client: its id must be text a column can
+    hold (NUL or a lone surrogate would reach the database), and its time
+    one that UTC can hold (0001-01-01T00:00+05:00 cannot).
+    """
     try:
         padded = cursor + '=' * (-len(cursor) % 4)
         created_at, job_id = json.loads(base64.urlsafe_b64decode(padded))
         created_at = datetime.datetime.fromisoformat(created_at)
-    except (ValueError, TypeError, binascii.Error):
+        if created_at.tzinfo is not None:
+            created_at = created_at.astimezone(UTC)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise InvalidCursor(cursor) from None
-    if created_at.tzinfo is None or not isinstance(job_id, str):
+    if created_at.tzinfo is None or not isinstance(job_id, str) \
+            or len(job_id) > 36 or text_problem(job_id):
         raise InvalidCursor(cursor)
     return created_at, job_id

@@ -3,16 +3,21 @@
 The pages show a job as the API does (:func:`job_json`) plus a few fields
 for people, so the pages and ``static/jobs.js``, which updates them from
 the API, read the same fields.
+
+A job's arguments and result can be large: lists and pages show a preview
+of each, the start of its JSON (:data:`~.values.PREVIEW_CHARS`
+characters); only ``GET /api/jobs/ID`` gives the whole value.
 """
 import datetime
-import json
+
+from pyramid.httpexceptions import HTTPSeeOther
 
 from ..celery_integration import celery_app
 from ..models.job import FINISHED
 from ..models.types import UTC
 from .exposure import exposed_tasks
 from .pagination import page_query, split_page
-from .values import plain_number
+from .values import PREVIEW_CHARS, head, json_preview, plain_number
 
 #: How many jobs the dashboard lists (and jobs.js asks the API for).
 RECENT_JOBS = 20
@@ -30,8 +35,17 @@ def format_time(value):
         timespec='milliseconds')
 
 
-def job_json(job):
-    return {
+#: The values shown as a preview in lists.
+PREVIEWED = ('args', 'kwargs', 'result')
+
+
+def job_json(job, listed=False):
+    """The job as the API shows it.  Each of ``args``, ``kwargs`` and
+    ``result`` comes with ``X_preview``, the start of its JSON, and
+    ``X_truncated``, whether that preview is cut; ``listed`` (a list of
+    jobs) leaves a value whose preview is cut out: it is null there.
+    """
+    shown = {
         'id': job.id,
         'task': job.task_name,
         'state': job.state,
@@ -51,6 +65,13 @@ def job_json(job):
         'started_at': format_time(job.started_at),
         'finished_at': format_time(job.finished_at),
     }
+    for name in PREVIEWED:
+        preview, truncated = json_preview(shown[name])
+        shown[f'{name}_preview'], shown[f'{name}_truncated'] = \
+            preview, truncated
+        if listed and truncated:
+            shown[name] = None
+    return shown
 
 
 def error_json(job):
@@ -83,21 +104,29 @@ def stored_time(text):
 # -- the pages ---------------------------------------------------------
 
 def job_for_page(job):
-    """The job as the API shows it, plus whether it has finished, the call
-    as text and the result as JSON text."""
-    shown = job_json(job)
+    """The job as a list of the API shows it, plus whether it has finished,
+    and previews of the call and of the result as JSON text."""
+    shown = job_json(job, listed=True)
     shown['finished'] = job.state in FINISHED
-    shown['call'] = call_text(shown['task'], shown['args'], shown['kwargs'])
-    shown['result_text'] = json.dumps(shown['result'])
+    shown['call'] = call_text(job.task_name, job.args, job.kwargs)
+    shown['result_text'] = shown['result_preview']
     return shown
 
 
-def call_text(task, args, kwargs):
-    """``myapp.tasks.slow_add(2, 3, seconds=3)``, values written in JSON."""
-    arguments = [json.dumps(value) for value in args]
-    arguments += [f'{name}={json.dumps(value)}'
-                  for name, value in kwargs.items()]
-    return f'{task}({", ".join(arguments)})'
+def call_text(task, args, kwargs, limit=PREVIEW_CHARS):
+    """``myapp.tasks.slow_add(2, 3, seconds=3)``, values written in JSON;
+    the arguments cut after ``limit`` characters, as a preview is."""
+    arguments, size = [], 0
+    named = [(None, value) for value in args or ()] + \
+        list((kwargs or {}).items())
+    for name, value in named:
+        if size > limit:  # the rest would be cut anyway
+            arguments.append('…' * (limit + 1))
+            break
+        text, _ = json_preview(value, limit)
+        arguments.append(text if name is None else f'{name}={text}')
+        size += len(arguments[-1]) + 2
+    return f'{task}({head(", ".join(arguments), limit)})'
 
 
 def recent_jobs(dbsession, limit=RECENT_JOBS):
@@ -112,3 +141,39 @@ def startable_tasks(registry):
     """
     return [dict(exposed.describe(), signature=f'{name}{exposed.signature}')
             for name, exposed in sorted(exposed_tasks(registry).items())]
+
+
+# -- addresses -------------------------------------------------------------
+
+#: ``[app:main]`` setting: the application's public URL, e.g.
+#: ``https://jobs.example.com`` (with the path it is mounted at, if any).
+APP_URL_SETTING = 'myapp.url'
+
+
+def location(request, route_name, **parts):
+    """The address of a route for a ``Location`` header: from
+    ``myapp.url`` when the ini sets it, else root-relative
+    (``/api/jobs/ID``, which RFC 7231 allows), never from the request's
+    ``Host``, which the client chooses."""
+    app_url = request.registry.settings.get(APP_URL_SETTING, '').strip()
+    if app_url:
+        return request.route_url(route_name, _app_url=app_url.rstrip('/'),
+                                 **parts)
+    return request.route_path(route_name, **parts)
+
+
+def set_location(response, url):
+    """``response.location = url``, and sent as it is.
+
+    WebOb (1.8) makes a relative ``Location`` absolute as it sends the
+    response, from the request's ``Host``: the very header this avoids.
+    """
+    response.location = url
+    response._abs_headerlist = lambda environ: list(response.headerlist)
+    return response
+
+
+def redirect(request, route_name, **parts):
+    """303 to a route (after a form), at its :func:`location`."""
+    return set_location(HTTPSeeOther(), location(request, route_name,
+                                                 **parts))

@@ -41,3 +41,13 @@ def options_to_send(stored):
         if name in options:
             options[name] = datetime.datetime.fromisoformat(options[name])
     return options
+
+
+def due_time(stored):
+    """When the job is to run (its stored ``eta``, aware), or None."""
+    eta = stored.get('eta')
+    if eta is None:
+        return None
+    due = datetime.datetime.fromisoformat(eta)
+    # Celery reads a naive ETA as UTC.
+    return due if due.tzinfo else due.replace(tzinfo=datetime.timezone.utc)

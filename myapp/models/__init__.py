@@ -1,10 +1,11 @@
 import os
 
 import zope.sqlalchemy
-from sqlalchemy import engine_from_config
+from sqlalchemy import engine_from_config, make_url
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from ..celery_integration.sqlite import tune_sqlite_engine
+from ..celery_integration.timeouts import database_connect_args
 from .calculation import Calculation  # noqa: F401
 from .job import Job  # noqa: F401
 from .schema import check_schema_is_current
@@ -23,7 +24,11 @@ def get_engine(settings, prefix='sqlalchemy.'):
         settings[prefix + 'url'] = os.environ[DATABASE_URL_VARIABLE]
     # With the embedded defaults the web app, every worker process and beat
     # write to one SQLite file: WAL and a busy timeout let them take turns.
-    return tune_sqlite_engine(engine_from_config(settings, prefix))
+    # A PostgreSQL server that accepts connections but never answers must
+    # not hang every command: psycopg's connect timeout (.timeouts).
+    url = make_url(settings[prefix + 'url'])
+    return tune_sqlite_engine(engine_from_config(
+        settings, prefix, connect_args=database_connect_args(url)))
 
 
 def get_session_factory(engine):

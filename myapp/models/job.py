@@ -54,13 +54,25 @@ class Job(Base):
     parent_id = Column(String(36))
     worker = Column(String(255))
     retries = Column(Integer, nullable=False, default=0)
+    #: A digest of the client's Idempotency-Key and of who sent it
+    #: (``myapp.jobs.actions.stored_idempotency_key``), not the key.
     idempotency_key = Column(String(255), unique=True)
+    #: Runs lost with their worker (process killed, machine gone) and sent
+    #: again (:mod:`myapp.jobs.leases`).
+    lost_runs = Column(Integer, nullable=False, default=0,
+                       server_default='0')
 
     #: NULL until the broker accepted the message (the outbox).
     sent_at = Column(UTCDateTime)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
     started_at = Column(UTCDateTime)
     finished_at = Column(UTCDateTime)
+    #: While it runs: the run is known alive until then.  Its worker
+    #: extends it; past it, the run is lost and the job is sent again.
+    lease_expires_at = Column(UTCDateTime)
+    #: Held in the outbox until then (an ETA further off than a broker
+    #: holds a message safely).
+    due_at = Column(UTCDateTime)
 
     __table_args__ = (
         # Newest first, with keyset pagination on (created_at, id): all of
@@ -74,6 +86,10 @@ class Job(Base):
         # purge_history: finished jobs by age.
         Index('ix_jobs_finished_at', 'finished_at'),
         # The sweeper's outbox: only the few unsent rows are indexed.
+        # Lost runs: only the running jobs hold a lease.
+        Index('ix_jobs_lease_expires_at', 'lease_expires_at',
+              postgresql_where=lease_expires_at.isnot(None),
+              sqlite_where=lease_expires_at.isnot(None)),
         Index('ix_jobs_unsent', 'created_at',
               postgresql_where=sent_at.is_(None),
               sqlite_where=sent_at.is_(None)),

@@ -77,13 +77,15 @@
 
   function showOutcome(container, job) {
     var succeeded = job.state === 'SUCCESS';
-    var result = succeeded ? JSON.stringify(job.result) : '';
+    // A preview, as the server renders it: the start of the result's JSON.
+    var result = succeeded ? job.result_preview : '';
     var error = job.error ? job.error.type + ': ' + job.error.message : '';
     // The dashboard's row: one cell.
     setText(container, 'outcome', succeeded ? result : error);
     // The job page: a section each.
     setText(container, 'result', result);
     setHidden(container, 'result-block', !succeeded);
+    setHidden(container, 'result-whole', !(succeeded && job.result_truncated));
     setText(container, 'error-type', job.error && job.error.type);
     setText(container, 'error-message', job.error && job.error.message);
     setHidden(container, 'error-block', !job.error);

@@ -6,11 +6,13 @@ to SUCCESS.  The same here, read from Celery's result backend (the job
 pages read the jobs table instead), behind a CSRF-protected button.
 """
 from pyramid.csrf import check_csrf_token
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from .. import tasks
 from ..celery_integration import Origin
+from ..jobs.inputs import JOB_ID
+from ..jobs.presentation import redirect
 
 SEED_PAGE = 'myapp:templates/seed_add.jinja2'
 
@@ -24,12 +26,14 @@ def seed_form(request):
 def queue_add(request):
     check_csrf_token(request)
     result = tasks.add.apply_async((5, 5), origin=Origin.http())
-    return HTTPSeeOther(request.route_url('seed.result', id=result.id))
+    return redirect(request, 'seed.result', id=result.id)
 
 
 @view_config(route_name='seed.result', request_method='GET',
              renderer=SEED_PAGE)
 def seed_result(request):
+    if not JOB_ID.fullmatch(request.matchdict['id']):
+        raise HTTPNotFound()  # no task has such an id: not worth a query
     result = tasks.add.AsyncResult(request.matchdict['id'])
     ready = result.ready()  # once ready, the state below is cached
     return {'result': {'id': result.id, 'state': result.state,

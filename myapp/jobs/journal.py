@@ -1,0 +1,185 @@
+"""The journal: job rows and ``sent_at`` marks written in batches, off the
+sender's path.
+
+A send outside a transaction (pshell, scripts, beat) and the mark that the
+broker took a message (after any send) need no transaction of their own:
+what they record is already safe elsewhere.
+
+* The job row of a send outside a transaction: if the process dies before
+  the journal writes it, the worker records the job as it starts it (the
+  message names task and arguments), and the journal's later write adds
+  what only the sender knew (origin, options) without touching its state.
+  A send that fails is different: its row is written at once, for the
+  outbox to send it later.
+* ``sent_at``: if it is lost, the outbox's sweeper sends the job again after
+  its grace period, and the second delivery does not run (starting a job is
+  a compare-and-set).
+
+So a send costs what Celery's does, plus a dict in memory; a thread writes
+what gathered every :data:`INTERVAL` seconds, in one transaction.  The
+history shows a job sent outside a transaction a few milliseconds later.
+"""
+import atexit
+import functools
+import logging
+import os
+import threading
+import weakref
+
+from sqlalchemy import bindparam, func, update
+
+from ..models.job import Job
+from .lifecycle import DIALECT_INSERTS
+
+log = logging.getLogger(__name__)
+
+#: Seconds a batch gathers before it is written.
+INTERVAL = 0.05
+#: The most rows or marks kept while the database is away; older ones are
+#: dropped (the worker and the sweeper make up for them, as above).
+MAX_PENDING = 100_000
+#: What only the sender knows; kept over the worker's provisional values.
+SENDER_COLUMNS = ('origin', 'parent_id', 'options', 'created_at')
+JOURNAL = 'myapp.jobs.journal'
+
+
+class Journal:
+    """One per process (:func:`journal`); thread-safe."""
+
+    def __init__(self, session_factory, interval=INTERVAL):
+        self.session_factory = session_factory
+        self.interval = interval
+        self.pid = os.getpid()
+        self.rows = {}   # job id: column values, to insert
+        self.marks = {}  # job id: sent_at, for rows already written
+        self.lock = threading.Lock()
+        self.writing = threading.Lock()
+        self.wakeup = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True,
+                                       name='myapp-jobs-journal')
+        self.thread.start()
+
+    def record(self, values):
+        """Write this job row (a dict of column values) soon."""
+        with self.lock:
+            self.rows[values['id']] = values
+        self.wakeup.set()
+
+    def sent(self, job_id, at):
+        """Mark the job sent at ``at`` soon."""
+        with self.lock:
+            row = self.rows.get(job_id)
+            if row is not None:
+                row['sent_at'] = at
+            else:
+                self.marks[job_id] = at
+        self.wakeup.set()
+
+    def run(self):
+        while True:
+            self.wakeup.wait()
+            self.stop_gathering()
+            try:
+                self.flush()
+            except Exception:  # the database is away: keep, retry
+                log.exception('job history: %d rows and %d marks not '
+                              'written yet', len(self.rows), len(self.marks))
+                self.wakeup.wait(1)
+
+    def stop_gathering(self):
+        threading.Event().wait(self.interval)
+        self.wakeup.clear()
+
+    def flush(self):
+        """Write what gathered, now, in one transaction."""
+        with self.writing:
+            with self.lock:
+                rows, self.rows = self.rows, {}
+                marks, self.marks = self.marks, {}
+            if not rows and not marks:
+                return
+            try:
+                with self.session_factory() as dbsession, dbsession.begin():
+                    write_rows(dbsession, list(rows.values()))
+                    write_marks(dbsession, marks)
+            except Exception:
+                self.keep(rows, marks)
+                raise
+
+    def keep(self, rows, marks):
+        """Put back what could not be written, under the bound."""
+        with self.lock:
+            self.rows = {**rows, **self.rows}
+            self.marks = {**marks, **self.marks}
+            for pending in (self.rows, self.marks):
+                for job_id in list(pending)[:len(pending) - MAX_PENDING]:
+                    del pending[job_id]
+
+
+def write_rows(dbsession, rows):
+    """Insert the rows; a row the worker wrote first (it started the job)
+    gets the sender's columns and keeps its state."""
+    if not rows:
+        return
+    dialect = dbsession.get_bind().dialect.name
+    if dialect not in DIALECT_INSERTS:
+        for row in rows:  # another database: one at a time
+            with dbsession.begin_nested():
+                dbsession.merge(Job(**row))
+        return
+    # One statement for any number of rows (compiled once, cached), run
+    # as executemany: SQLAlchemy batches it into multi-row INSERTs.
+    dbsession.connection().execute(upsert(dialect), rows)
+
+
+@functools.cache
+def upsert(dialect):
+    jobs = Job.__table__
+    statement = DIALECT_INSERTS[dialect](jobs)
+    kept = {name: getattr(statement.excluded, name)
+            for name in SENDER_COLUMNS}
+    kept['sent_at'] = func.coalesce(jobs.c.sent_at, statement.excluded.sent_at)
+    return statement.on_conflict_do_update(index_elements=[jobs.c.id],
+                                           set_=kept)
+
+
+def write_marks(dbsession, marks):
+    if marks:
+        jobs = Job.__table__  # Core: one statement, many parameter sets
+        dbsession.connection().execute(
+            update(jobs).where(jobs.c.id == bindparam('job_id'),
+                               jobs.c.sent_at.is_(None))
+            .values(sent_at=bindparam('at')),
+            [{'job_id': job_id, 'at': at} for job_id, at in marks.items()])
+
+
+_journals = weakref.WeakSet()  # every Journal of this process
+
+
+def journal(registry):
+    """The app's :class:`Journal` in this process (a forked child makes
+    its own), written out when the process exits."""
+    current = registry.get(JOURNAL)
+    if current is None or current.pid != os.getpid():
+        current = registry[JOURNAL] = Journal(registry['dbsession_factory'])
+        _journals.add(current)
+        atexit.register(flush_at_exit, weakref.ref(current))
+    return current
+
+
+def flush_at_exit(reference):
+    current = reference()
+    if current is None or current.pid != os.getpid():
+        return
+    try:
+        current.flush()
+    except Exception:
+        log.exception('job history: not written at exit')
+
+
+def flush():
+    """Write this process's journals now (the outbox needs a failed send's
+    row on disk before the sender hears of the failure)."""
+    for current in list(_journals):
+        if current.pid == os.getpid():
+            current.flush()

@@ -1,0 +1,87 @@
+"""The journal: a send outside a transaction costs no transaction; its row
+and every ``sent_at`` are written in batches, and lose nothing that
+matters when they come late."""
+import pytest
+from sqlalchemy import event
+
+from myapp import tasks
+from myapp.jobs import journal, lifecycle
+from myapp.models.types import utcnow
+
+from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, load_job,
+                           transaction_of)
+from .support import write_ini
+
+
+@pytest.fixture
+def commits(app):
+    """The commits on the app's database, counted."""
+    engine = app.registry['dbsession_factory'].kw['bind']
+    counted = []
+
+    def count(connection):
+        counted.append(1)
+
+    event.listen(engine, 'commit', count)
+    yield counted
+    event.remove(engine, 'commit', count)
+
+
+def test_a_send_outside_a_transaction_commits_nothing_itself(
+        app, commits, published):
+    current = journal.journal(app.registry)
+    with current.writing:  # hold the writer back
+        job_ids = [tasks.add.delay(i, i).id for i in range(20)]
+        assert published == job_ids and commits == []
+    current.flush()
+    assert len(commits) <= 1  # one batch (or none if the thread won)
+    job = load_job(app, job_ids[-1])
+    assert (job.state, job.origin, job.args) == ('PENDING', 'shell', [19, 19])
+    assert job.sent_at is not None
+
+
+def test_a_row_the_worker_wrote_first_keeps_its_state(app, published):
+    current = journal.journal(app.registry)
+    with current.writing:
+        job_id = tasks.add.apply_async((1, 2), origin='beat:nightly').id
+        factory = app.registry['dbsession_factory']
+        with factory() as dbsession, dbsession.begin():  # a worker starts it
+            lifecycle.start(dbsession, job_id, 'w1@host', 0,
+                            {'task_name': 'myapp.tasks.add',
+                             'args': [1, 2], 'kwargs': {}})
+    job = load_job(app, job_id)  # the journal written, after the worker
+    assert (job.state, job.worker, job.origin) == \
+        ('STARTED', 'w1@host', 'beat:nightly')
+
+
+def test_sent_marks_of_rows_written_in_transactions_come_in_batches(
+        app, published):
+    with transaction_of(app):
+        job_id = tasks.add.delay(1, 2).id
+    load_job(app, job_id)  # flushes
+    assert load_job(app, job_id).sent_at is not None
+
+
+def test_a_failed_send_is_in_the_outbox_before_the_sender_hears_of_it(
+        tmp_path, initialize_db):
+    from pyramid.paster import get_app
+
+    ini = initialize_db(write_ini(tmp_path, broker=UNREACHABLE_BROKER,
+                                  celery=FAIL_FAST))
+    app = get_app(ini)
+    engine = app.registry['dbsession_factory'].kw['bind']
+    with pytest.raises(Exception):
+        tasks.add.apply_async((1, 2), task_id='refused')
+    with engine.connect() as connection:  # no flush by the test helpers
+        row = connection.exec_driver_sql(
+            "SELECT state, sent_at FROM jobs WHERE id = 'refused'").one()
+    assert tuple(row) == ('PENDING', None)
+
+
+def test_what_cannot_be_written_is_kept_and_bounded(app, monkeypatch):
+    current = journal.Journal(app.registry['dbsession_factory'])
+    monkeypatch.setattr(journal, 'MAX_PENDING', 3)
+    current.keep({str(n): {'id': str(n)} for n in range(5)},
+                 {'m': utcnow()})
+    assert list(current.rows) == ['2', '3', '4'] and list(current.marks) == \
+        ['m']
