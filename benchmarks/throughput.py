@@ -267,6 +267,8 @@ class MyappSide(Side):
             return self.add.delay(i, i)
 
     def close(self):
+        from myapp.jobs import journal
+        journal.flush()  # before its database is dropped
         self.env['closer']()
         factory = self.env['registry']['dbsession_factory']
         factory.kw['bind'].dispose()
@@ -369,6 +371,17 @@ def stop_all(processes, timeout=30):
         process.wait_stopped(timeout)
 
 
+def show_log_tails(processes, lines=15):
+    """What each process logged last: why a run failed."""
+    for process in processes:
+        try:
+            tail = process.output().splitlines()[-lines:]
+        except OSError:
+            continue
+        log(f'last lines of {" ".join(process.argv)[:80]}:\n  '
+            + '\n  '.join(tail))
+
+
 def error_lines(process):
     return [line for line in process.output().splitlines()
             if ' ERROR ' in line or 'Traceback' in line]
@@ -396,11 +409,7 @@ class BrokerRun:
                          database=database, concurrency=2)
 
     def prepare(self):
-        for service in NEEDS[self.broker]:
-            if not support.service_available(service):
-                host, port = support.SERVICES[service]
-                raise BenchError(f'{service} is not reachable on '
-                                 f'{host}:{port}')
+        require_services(self.broker)
         broker, backend, database = setup_of(self.broker)
         if redis_url() in (broker, backend):
             claim_redis_db()
@@ -462,11 +471,24 @@ class BrokerRun:
             steps.append(flush_redis)
         if self.database_name:
             steps.append(lambda: drop_postgres_database(self.database_name))
-        for step in steps:
-            try:
-                step()
-            except Exception as exc:
-                log(f'{self.broker}: clean-up: {type(exc).__name__}: {exc}')
+        run_steps(self.broker, steps)
+
+
+def require_services(broker):
+    """Refuse to run ``broker``'s setup when a server it needs is away."""
+    for service in NEEDS[broker]:
+        if not support.service_available(service):
+            host, port = support.SERVICES[service]
+            raise BenchError(f'{service} is not reachable on {host}:{port}')
+
+
+def run_steps(broker, steps):
+    """Run each clean-up step, even if another one fails."""
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            log(f'{broker}: clean-up: {type(exc).__name__}: {exc}')
 
 
 def make_local_folders(settings):
@@ -523,6 +545,9 @@ def run_broker(broker, rounds):
                     raise BenchError(f'{name} worker logged: {errors[0]}')
             measure_http(run, rounds, values['POST /api/jobs (bare: plain '
                                              'view)'])
+        except Exception:
+            show_log_tails(run.processes)
+            raise
         finally:
             for side in sides.values():
                 side.close()
@@ -605,29 +630,45 @@ def number_text(value):
     return f'{value:,.1f}' if value < 100 else f'{value:,.0f}'
 
 
-def print_table(results, rounds):
-    print(f'bare Celery vs myapp, medians of {rounds} interleaved rounds; '
-          f'{os.cpu_count()} CPUs, prefork -c 2; ratio = myapp / bare')
-    header = (f'{"broker":9} {"measure":34} {"unit":8} {"bare":>9} '
-              f'{"myapp":>9} {"ratio":>7} {"target":>9} {"met":>4}')
+#: What each run's name stands for, under a table.
+SETUPS = ('embedded: filesystem broker, SQLite results and app database; '
+          'redis: Redis broker and\nresults; rabbitmq: RabbitMQ broker, '
+          'Redis results; PostgreSQL app database for both.')
+
+
+def print_rows(header, results, lines_of):
+    """A table: ``header``, then each broker's lines (``lines_of(broker,
+    result)``), or the error that ended its run."""
     print(header)
     print('-' * len(header))
     for broker, result in results.items():
         if 'error' in result:
             print(f'{broker:9} error: {result["error"]}')
             continue
-        for measure, sides in result['values'].items():
-            if not sides['bare'] or not sides['myapp']:
-                continue
-            bare = statistics.median(sides['bare'])
-            myapp = statistics.median(sides['myapp'])
-            target, ratio, met = judged(measure, broker, bare, myapp)
-            print(f'{broker:9} {measure:34} {MEASURES[measure][0]:8} '
-                  f'{number_text(bare):>9} {number_text(myapp):>9} {ratio:>6.2f}x '
-                  f'{target:>9} {"" if met is None else "yes" if met else "no":>4}')
-    print('embedded: filesystem broker, SQLite results and app database; '
-          'redis: Redis broker and\nresults; rabbitmq: RabbitMQ broker, Redis '
-          'results; PostgreSQL app database for both.')
+        for line in lines_of(broker, result):
+            print(line)
+
+
+def print_table(results, rounds):
+    print(f'bare Celery vs myapp, medians of {rounds} interleaved rounds; '
+          f'{os.cpu_count()} CPUs, prefork -c 2; ratio = myapp / bare')
+    print_rows(f'{"broker":9} {"measure":34} {"unit":8} {"bare":>9} '
+               f'{"myapp":>9} {"ratio":>7} {"target":>9} {"met":>4}',
+               results, measure_lines)
+    print(SETUPS)
+
+
+def measure_lines(broker, result):
+    for measure, sides in result['values'].items():
+        if not sides['bare'] or not sides['myapp']:
+            continue
+        bare = statistics.median(sides['bare'])
+        myapp = statistics.median(sides['myapp'])
+        target, ratio, met = judged(measure, broker, bare, myapp)
+        yield (f'{broker:9} {measure:34} {MEASURES[measure][0]:8} '
+               f'{number_text(bare):>9} {number_text(myapp):>9} '
+               f'{ratio:>6.2f}x {target:>9} '
+               f'{"" if met is None else "yes" if met else "no":>4}')
 
 
 # -- profile ------------------------------------------------------------------
@@ -670,6 +711,13 @@ def profile_sends(count):
 
 def child(broker, rounds, out):
     """One broker's run, in its own process; results as JSON into ``out``."""
+    run_as_child(broker, lambda: {'values': run_broker(broker, rounds)}, out)
+
+
+def run_as_child(broker, run, out):
+    """The body of a child process (:func:`run_child`): ``run()``'s result,
+    or the error that ended it, as JSON into ``out``; SIGTERM and SIGINT
+    stop it (``run`` cleans up on KeyboardInterrupt)."""
     def stop(signum, frame):
         # Once: the clean-up that follows must not be interrupted in turn.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -678,29 +726,35 @@ def child(broker, rounds, out):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        result = {'values': run_broker(broker, rounds)}
+        result = run()
     except KeyboardInterrupt:
-        # run_broker has cleaned up; skip the finalizers of half-read
-        # results, which only complain at exit.
+        # run has cleaned up; skip the finalizers of half-read results,
+        # which only complain at exit.
         log(f'{broker}: interrupted')
         sys.stderr.flush()
         os._exit(130)
     except Exception as exc:  # BenchError, a worker that did not start...
         first = (str(exc).strip().splitlines() or [''])[0]
         result = {'error': f'{type(exc).__name__}: {first}'[:300]}
-        log(f'{broker}: failed: {exc}')
+        log(f'{broker}: failed: {type(exc).__name__}: {exc}')
     with open(out, 'w') as handle:
         json.dump(result, handle)
 
 
 def run_in_child(broker, rounds):
-    with tempfile.NamedTemporaryFile(prefix='myapp-throughput-',
+    return run_child('benchmarks.throughput', '--child', broker, '--rounds',
+                     str(rounds), '--redis-db', str(REDIS_DB))
+
+
+def run_child(module, *args):
+    """Run ``python -m module ARGS --out FILE`` (Celery and Pyramid keep
+    process-wide state, so each run is a process of its own); return the
+    JSON it wrote there, or ``{'error': ...}``."""
+    with tempfile.NamedTemporaryFile(prefix='myapp-benchmark-',
                                      suffix='.json', delete=False) as handle:
         out = handle.name
     process = subprocess.Popen(
-        [sys.executable, '-m', 'benchmarks.throughput', '--child', broker,
-         '--rounds', str(rounds), '--redis-db', str(REDIS_DB), '--out', out],
-        cwd=ROOT)
+        [sys.executable, '-m', module, *args, '--out', out], cwd=ROOT)
     try:
         process.wait()
         with open(out) as handle:
@@ -742,20 +796,31 @@ def main(argv=None):
     if args.profile:
         profile_sends(args.profile)
         return 0
+    results = run_each(args.broker or BROKERS,
+                       lambda broker: run_in_child(broker, args.rounds),
+                       lambda results: print_table(results, args.rounds))
+    if results is None:
+        return 130
+    return 1 if any('error' in result for result in results.values()) else 0
+
+
+def run_each(brokers, run, show):
+    """Each broker's run in turn, then ``show(results)`` and the time it
+    all took; the results, or None when interrupted."""
     # SIGTERM as Ctrl-C: the child running stops and cleans up.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     results = {}
     try:
-        for broker in args.broker or BROKERS:
-            results[broker] = run_in_child(broker, args.rounds)
+        for broker in brokers:
+            results[broker] = run(broker)
     except KeyboardInterrupt:
         print('interrupted; the runs have cleaned up', file=sys.stderr)
-        return 130
-    print_table(results, args.rounds)
+        return None
+    show(results)
     print(f'(whole run {time.monotonic() - started:.0f} s)')
-    return 1 if any('error' in result for result in results.values()) else 0
+    return results
 
 
 if __name__ == '__main__':
