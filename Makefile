@@ -37,6 +37,7 @@ run: setup
 	@echo "myapp: web on http://localhost:6543, worker and beat beside it; Ctrl-C stops all"
 	$(BIN)/pceleryd $(INI) --beat & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(BIN)/pserve $(INI)
 
 test: setup
