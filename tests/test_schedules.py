@@ -221,6 +221,7 @@ def test_the_readme_examples_start(app_directory):
         'add_every_30_seconds': 'every 30 seconds',
         'add_every_5_minutes': 'every 5 minutes',
         'sum_at_sunset_in_tokyo': 'at sunset at 35.68, 139.69',
+        'christmas_morning': 'once at 2026-12-25 08:00, UTC',
     }
 
 
@@ -375,3 +376,79 @@ def test_next_run_leaves_the_configured_schedule_alone():
     now = datetime.datetime(2024, 3, 31, tzinfo=UTC)
     next_run(schedule, now, now, app=celery_in('Europe/Paris'))
     assert schedule.nowfun is None and schedule._app is None
+
+
+# -- zones of their own, daylight saving, clocked ----------------------------
+
+PARIS = ZoneInfo('Europe/Paris')
+
+
+def fires_during(schedule, start, hours=40, step_seconds=20):
+    """The local times (Paris) at which beat, ticking every ``step_seconds``
+    from ``start`` and counting from its last send as it does, sends."""
+    now = [start]
+    schedule.nowfun = lambda: now[0]
+    last_run = start
+    fired = []
+    while now[0] < start + datetime.timedelta(hours=hours):
+        due, _ = schedule.is_due(last_run)
+        if due:
+            fired.append(now[0].astimezone(PARIS).strftime('%m-%d %H:%M %Z'))
+            last_run = now[0]
+        now[0] += datetime.timedelta(seconds=step_seconds)
+    return fired
+
+
+def paris_0230(tmp_path):
+    """A crontab at 02:30 in Paris, in an app whose zone is Tokyo's."""
+    app = Celery(set_as_current=False)
+    app.conf.timezone = 'Asia/Tokyo'
+    entry = job(tmp_path, 'crontab', '{"minute": "30", "hour": "2"}',
+                timezone='Europe/Paris')
+    entry['schedule'].app = app
+    return entry['schedule']
+
+
+def test_a_time_the_spring_day_lacks_runs_once_an_hour_later(tmp_path):
+    # 2026-03-29: Paris clocks go from 02:00 to 03:00.
+    fired = fires_during(paris_0230(tmp_path),
+                         datetime.datetime(2026, 3, 28, 12, tzinfo=UTC))
+    assert fired == ['03-29 03:30 CEST', '03-30 02:30 CEST']
+
+
+def test_a_time_the_autumn_day_has_twice_runs_once(tmp_path):
+    # 2026-10-25: Paris clocks go from 03:00 back to 02:00.
+    fired = fires_during(paris_0230(tmp_path),
+                         datetime.datetime(2026, 10, 24, 12, tzinfo=UTC))
+    assert fired == ['10-25 02:30 CEST', '10-26 02:30 CET']
+
+
+def test_a_crontab_is_read_in_its_own_zone_not_the_apps(tmp_path):
+    fired = fires_during(paris_0230(tmp_path),
+                         datetime.datetime(2026, 6, 1, 12, tzinfo=UTC))
+    assert fired == ['06-02 02:30 CEST', '06-03 02:30 CEST']
+
+
+def test_a_clocked_time_without_offset_is_read_in_its_zone(tmp_path):
+    entry = job(tmp_path, 'clocked', '{"at": "2026-12-24T08:00:00"}',
+                timezone='Europe/Paris')
+    assert entry['schedule'].at == datetime.datetime(2026, 12, 24, 7,
+                                                     tzinfo=UTC)
+    fired = fires_during(entry['schedule'],
+                         datetime.datetime(2026, 12, 23, 12, tzinfo=UTC),
+                         hours=72)
+    assert fired == ['12-24 08:00 CET']
+
+
+@pytest.mark.parametrize('text, problem', [
+    ('[celerybeat:x]\ntask = t\ntype = crontab\nschedule = {"hour": "2"}\n'
+     'timezone = Europe/Pariss\n',
+     'unknown time zone "Europe/Pariss"; did you mean "Europe/Paris"'),
+    ('[celerybeat:x]\ntask = t\ntype = clocked\nschedule = {"at": "soon"}\n',
+     '"at": "soon" is not an ISO 8601 time'),
+    ('[celerybeat:x]\ntask = t\ntype = clocked\nschedule = {"when": 1}\n',
+     'unknown clocked field "when"'),
+])
+def test_zone_and_clocked_mistakes_name_the_key(tmp_path, text, problem):
+    with pytest.raises(ConfigError, match=problem.replace('(', r'\(')):
+        beat_schedule(tmp_path, text)

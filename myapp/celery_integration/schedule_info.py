@@ -16,8 +16,10 @@ import datetime
 from celery.schedules import BaseSchedule, crontab, solar
 from celery.schedules import schedule as interval_schedule
 from celery.utils.time import maybe_make_aware, maybe_timedelta
+from celery.utils.time import timezone as celery_zones
 
 from .app import celery_app
+from .schedules import clocked
 
 UNITS = (('week', 7 * 86400), ('day', 86400), ('hour', 3600),
          ('minute', 60), ('second', 1))
@@ -31,14 +33,19 @@ MAX_LISTED_TIMES = 4
 # -- next run ----------------------------------------------------------------
 
 def next_run(schedule, last_run_at, now=None, app=None):
-    """When beat will send the job next, as an aware time in the app's zone.
+    """When beat will send the job next, as an aware time in the app's zone
+    (None: never again, a clocked job that ran).
 
     ``last_run_at`` is when it last ran; None means never, which beat
-    treats as "now" (a new entry waits one interval).  A job already due
-    runs at ``now``.
+    treats as "now" (a new entry waits one interval), but a clocked job
+    as "not yet".  A job already due runs at ``now``.
     """
     app = app or celery_app
     now = maybe_make_aware(now or app.now())
+    if isinstance(schedule, clocked):
+        if last_run_at is not None and last_run_at >= schedule.at:
+            return None
+        return max(schedule.at, now).astimezone(app.timezone)
     bound = fresh_schedule(schedule)
     bound.app, bound.nowfun = app, lambda: now
     due, seconds = bound.is_due(last_run_at or now)
@@ -64,7 +71,12 @@ def fresh_schedule(value):
 # -- descriptions ------------------------------------------------------------
 
 def describe(schedule, timezone_name=None):
-    """The schedule in words; crontab phrases end with the zone they use."""
+    """The schedule in words; crontab and clocked phrases end with the zone
+    they use."""
+    if isinstance(schedule, clocked):
+        zone = timezone_name or 'UTC'
+        at = schedule.at.astimezone(celery_zones.get_timezone(zone))
+        return f'once at {at:%Y-%m-%d %H:%M}, {zone}'
     if isinstance(schedule, crontab):
         return describe_crontab(schedule, timezone_name or 'UTC')
     if isinstance(schedule, solar):
