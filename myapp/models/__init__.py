@@ -8,6 +8,7 @@ from ..celery_integration.sqlite import tune_sqlite_engine
 from ..celery_integration.timeouts import database_connect_args
 from .calculation import Calculation  # noqa: F401
 from .job import Job  # noqa: F401
+from .schedule import BeatLease, PeriodicJob  # noqa: F401
 from .schema import check_schema_is_current
 
 # Run ``configure_mappers`` after defining all of the models to ensure
@@ -18,15 +19,20 @@ configure_mappers()
 DATABASE_URL_VARIABLE = 'DATABASE_URL'
 
 
+def database_url(settings, prefix='sqlalchemy.'):
+    """The app database's URL: ``DATABASE_URL``, else ``sqlalchemy.url``."""
+    return make_url(os.environ.get(DATABASE_URL_VARIABLE)
+                    or settings[prefix + 'url'])
+
+
 def get_engine(settings, prefix='sqlalchemy.'):
     settings = dict(settings)
-    if os.environ.get(DATABASE_URL_VARIABLE):
-        settings[prefix + 'url'] = os.environ[DATABASE_URL_VARIABLE]
+    settings[prefix + 'url'] = database_url(settings, prefix)
     # With the embedded defaults the web app, every worker process and beat
     # write to one SQLite file: WAL and a busy timeout let them take turns.
     # A PostgreSQL server that accepts connections but never answers must
     # not hang every command: psycopg's connect timeout (.timeouts).
-    url = make_url(settings[prefix + 'url'])
+    url = settings[prefix + 'url']
     return tune_sqlite_engine(engine_from_config(
         settings, prefix, connect_args=database_connect_args(url)))
 
