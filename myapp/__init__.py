@@ -28,6 +28,7 @@ def configure(config, ini_path):
     config.include('myapp.celery_integration')
     config.configure_celery(ini_path)
     config.include('myapp.jobs')
+    config.include('myapp.schedules')
     config.include('myapp.tasks')
     config.include('myapp.routes')
     config.scan('myapp.views')
@@ -39,6 +40,7 @@ def check_app_settings(settings, ini_path, environ=os.environ):
     from .celery_integration.ini import module_exists
     from .celery_integration.settings import sqlalchemy_url_problem
     from .models import DATABASE_URL_VARIABLE
+    from .schedules.lease import MINIMUM_LEASE_SECONDS
 
     def error(key, problem, hint=None):
         return ConfigError(ini_path, APP_SECTION, key, problem, hint)
@@ -56,6 +58,11 @@ def check_app_settings(settings, ini_path, environ=os.environ):
                               f'{problem[0]}', problem[1])
         raise error('sqlalchemy.url', *problem)
     # A missing session.secret is myapp.sessions' own one line.
+    lease = str(settings.get('schedules.lease_seconds', '6')).strip()
+    if not lease.isdigit() or int(lease) < MINIMUM_LEASE_SECONDS:
+        raise error('schedules.lease_seconds', f'"{lease}" is not a whole '
+                    f'number of {MINIMUM_LEASE_SECONDS} or more',
+                    'write e.g. schedules.lease_seconds = 6')
     attempts = str(settings.get('retry.attempts', '1')).strip()
     if not attempts.isdigit() or int(attempts) < 1:
         raise error('retry.attempts', f'"{attempts}" is not a whole number '

@@ -14,7 +14,7 @@ from pyramid.paster import get_app
 from sqlalchemy import delete
 
 from myapp.celery_integration import celery_app
-from myapp.models import Calculation, Job
+from myapp.models import BeatLease, Calculation, Job, PeriodicJob
 
 from .jobs_support import transaction_of
 from .support import (DATABASES, FAST_LANE, POSTGRES_ADMIN_URL, POSTGRES_DB,
@@ -74,6 +74,8 @@ def app(module_ini):
     with transaction_of(app) as request:
         request.dbsession.execute(delete(Job))
         request.dbsession.execute(delete(Calculation))
+        request.dbsession.execute(delete(PeriodicJob))
+        request.dbsession.execute(delete(BeatLease))
     yield app
     app.registry['dbsession_factory'].kw['bind'].dispose()
 

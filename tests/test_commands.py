@@ -14,7 +14,6 @@ from pyramid.paster import get_app
 
 from myapp.celery_integration import StartupError
 
-from .jobs_support import wait_until
 from .support import Worker, run_command, write_ini
 
 
@@ -132,10 +131,11 @@ def test_beat_keeps_its_state_in_var_beside_the_ini(beat_ini, tmp_path):
         var = tmp_path / 'var'
         assert (var / 'celerybeat.pid').read_text().strip() == \
             str(beat.process.pid)
-        # Beat opens its schedule just after it logs that it starts.
-        wait_until(lambda: any(name.startswith('celerybeat-schedule')
-                               for name in os.listdir(var)), timeout=10,
-                   what='the schedule file in var/')
+        # Its schedule is in the app database: no celerybeat-schedule
+        # file, in var/ or (Celery's default) the current directory.
+        beat.wait_for('beat: this process', timeout=10)
+        assert not any(name.startswith('celerybeat-schedule')
+                       for name in os.listdir(var))
         assert not any(name.startswith('celerybeat')
                        for name in os.listdir(os.getcwd()))
     finally:

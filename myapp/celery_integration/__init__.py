@@ -56,10 +56,13 @@ def __dir__():
 
 
 def includeme(config):
-    """The ``configure_celery`` and ``set_transient_error_test`` directives."""
+    """The ``configure_celery``, ``set_default_beat_scheduler`` and
+    ``set_transient_error_test`` directives."""
     # Imported here, not above: they load Celery's application.
-    from .configure import configure_celery
+    from .configure import configure_celery, set_default_beat_scheduler
     from .transient import set_transient_error_test
 
     config.add_directive('configure_celery', configure_celery)
+    config.add_directive('set_default_beat_scheduler',
+                         set_default_beat_scheduler)
     config.add_directive('set_transient_error_test', set_transient_error_test)

@@ -4,7 +4,11 @@ Celery's pidfile is trusted while a process with the recorded pid exists; in
 a container the restarted beat often gets the very same pid, and refuses to
 start (seed 001).  Here the pidfile is only informative: the lock is an
 ``flock`` on it, which the kernel releases when the holder dies, however it
-dies.  The lock is per machine; run one beat for the whole deployment.
+dies.  The lock is per machine.
+
+A scheduler that coordinates several beats itself (myapp's database
+scheduler, on a database server) says so with a ``needs_machine_lock(ini)``
+class method returning False: its beats then run side by side, one sending.
 """
 import fcntl
 import os
@@ -16,6 +20,17 @@ _held = {}  # pidfile path -> open file descriptor, for this process's life
 
 class BeatAlreadyRunning(Exception):
     pass
+
+
+def needs_machine_lock(scheduler_cls, ini_path):
+    """Must beats of ``ini_path`` with this scheduler class (or its
+    ``module:Class`` name) be one per machine?  Yes, unless the class says
+    otherwise (see module)."""
+    if isinstance(scheduler_cls, str):
+        from celery.utils.imports import symbol_by_name
+        scheduler_cls = symbol_by_name(scheduler_cls)
+    check = getattr(scheduler_cls, 'needs_machine_lock', None)
+    return True if check is None else bool(check(ini_path))
 
 
 def pidfile_path(ini_path):

@@ -8,8 +8,9 @@ same ini before any work starts.
 import os
 import sys
 
-from .beatlock import BeatAlreadyRunning, hold_beat_lock
+from .beatlock import BeatAlreadyRunning, hold_beat_lock, needs_machine_lock
 from .errors import ConfigError
+from .ini import read_ini
 from .settings import check_ini
 
 USAGE = 'usage: {prog} INI [celery {command} options]   (e.g. {prog} ' \
@@ -37,7 +38,7 @@ def run_celery(command, argv, prog, example):
     except ConfigError as exc:
         sys.exit(f'error: {exc}')
     runs_beat = command == 'beat' or '--beat' in options or '-B' in options
-    if runs_beat:
+    if runs_beat and needs_machine_lock(configured_scheduler(ini), ini):
         try:
             hold_beat_lock(os.path.abspath(ini))
         except BeatAlreadyRunning as exc:
@@ -49,3 +50,20 @@ def run_celery(command, argv, prog, example):
     return celery_command.main(
         args=['-A', __package__, command, '--ini', ini, *options],
         prog_name=prog)
+
+
+#: Celery's default ``beat_scheduler``.
+DEFAULT_SCHEDULER = 'celery.beat:PersistentScheduler'
+
+
+def configured_scheduler(ini):
+    """The ``beat_scheduler`` the ini's ``[celery]`` section names.
+
+    (An app may set a default of its own when it boots; before that, only
+    the ini can say, and Celery's default is assumed.)
+    """
+    parser = read_ini(ini)
+    if not parser.has_section('celery'):
+        return DEFAULT_SCHEDULER
+    return parser.get('celery', 'beat_scheduler', fallback=None) \
+        or DEFAULT_SCHEDULER

@@ -21,7 +21,7 @@ from celery.exceptions import NotRegistered, TimeLimitExceeded
 from pyramid.paster import setup_logging
 
 from .app import celery_app, pyramid_celery
-from .beatlock import BeatAlreadyRunning, hold_beat_lock
+from .beatlock import BeatAlreadyRunning, hold_beat_lock, needs_machine_lock
 from .errors import ConfigError, StartupError
 from .events import (TaskFailed, TaskLost, TaskRevoked, WorkerReady,
                      notify_in_own_transaction)
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 #: pyramid_celery's module of settings, with ``use_celeryconfig = true``.
 CELERYCONFIG = 'celeryconfig'
 
+#: Celery's own ``beat_scheduler``.
+CELERY_DEFAULT_SCHEDULER = 'celery.beat:PersistentScheduler'
+
 #: The ini file this process was configured from.
 _configured = {'ini': None}
 
@@ -52,6 +55,9 @@ def configure_celery(config, ini_path):
         raise StartupError(str(exc)) from None
     apply_timeout_defaults(settings, config.get_settings(), ini_path)
     apply_settings(settings, ini_path)
+    # Named in the ini (or its celeryconfig module), even as the default.
+    _configured['scheduler_named'] = 'beat_scheduler' in settings or \
+        celery_app.conf.beat_scheduler != CELERY_DEFAULT_SCHEDULER
     guard_redis_channel_close()  # a kombu defect exits workers (see module)
     connect_signal_handlers()
     celery_app.main = config.registry.package_name  # its name in banners
@@ -60,6 +66,14 @@ def configure_celery(config, ini_path):
     _configured['ini'] = ini_path
     config.action(('celery', 'beat_schedule'), check_schedule,
                   args=(ini_path,), order=1)
+
+
+def set_default_beat_scheduler(config, scheduler):
+    """Directive: beat uses ``scheduler`` (``module:Class``) unless the ini
+    names one (``beat_scheduler`` in ``[celery]``).  Call it after
+    ``configure_celery``."""
+    if not _configured.get('scheduler_named'):
+        celery_app.conf.beat_scheduler = scheduler
 
 
 def configured_ini():
@@ -161,9 +175,14 @@ def record_environment(app, root, request, registry, closer, ini_location):
                            PYRAMID_CLOSER=closer)
 
 
-def one_beat_per_ini(**kwargs):
-    """Beat (standalone or embedded in a worker) takes the ini's lock."""
+def one_beat_per_ini(sender=None, **kwargs):
+    """Beat (standalone or embedded in a worker) takes the ini's lock,
+    unless its scheduler coordinates beats itself (see beatlock)."""
     if not _configured['ini']:
+        return
+    scheduler = getattr(sender, 'scheduler', None)
+    if scheduler is not None and \
+            not needs_machine_lock(type(scheduler), _configured['ini']):
         return
     try:
         hold_beat_lock(_configured['ini'])
