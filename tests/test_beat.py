@@ -4,6 +4,7 @@ The job writes a row per run (``myapp.tasks.record_sum``), so a row is a run
 that succeeded and committed.  (Refusing a second beat and ignoring a stale
 pidfile are tested in test_commands.py.)
 """
+import datetime
 import signal
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from pyramid.paster import get_app
 from sqlalchemy import func, select
 
-from myapp.models import Calculation
+from myapp.models import Calculation, Job
 
 from .support import Worker, write_ini
 
@@ -100,3 +101,48 @@ def test_beat_killed_and_restarted_keeps_firing(worker_only):
     with beat(ini) as restarted:
         wait_for_runs(runs, before + 3, PATIENCE, worker, restarted)
         assert sent_by(restarted) >= 3
+
+
+# -- schedules changed while beat runs ----------------------------------------
+
+def beat_runs(app, name):
+    """When beat sent each run of ``name`` (the jobs' creation times)."""
+    engine = app.registry['dbsession_factory'].kw['bind']
+    with engine.connect() as connection:
+        return connection.scalars(
+            select(Job.created_at).where(Job.origin == f'beat:{name}')
+            .order_by(Job.created_at)).all()
+
+
+def test_a_schedule_made_over_http_runs_and_stops_without_a_restart(
+        tmp_path, initialize_db):
+    """The issue's promise: within 2 seconds of its first tick, and
+    disabled, no run 2 seconds after."""
+    import webtest
+
+    ini = initialize_db(write_ini(tmp_path))
+    app = get_app(ini)
+    api = webtest.TestApp(app)
+    with Worker(ini, '--beat') as worker:
+        worker.wait_for('beat: this process', timeout=PATIENCE)
+        made = api.post_json('/api/schedules', {
+            'name': 'every2', 'task': 'myapp.tasks.record_sum',
+            'type': 'integer', 'schedule': 2, 'args': [[1]]}, status=201)
+        first_tick = datetime.datetime.fromisoformat(
+            made.json['created_at']) + datetime.timedelta(seconds=2)
+        deadline = time.monotonic() + PATIENCE
+        while len(beat_runs(app, 'every2')) < 2:
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.2)
+        sent = beat_runs(app, 'every2')
+        assert (sent[0] - first_tick).total_seconds() < 2, \
+            (first_tick, sent, worker.output())
+
+        api.patch_json('/api/schedules/every2', {'enabled': False},
+                       status=200)
+        disabled_at = datetime.datetime.now(datetime.timezone.utc)
+        time.sleep(4)
+        late = [at for at in beat_runs(app, 'every2')
+                if (at - disabled_at).total_seconds() > 2]
+        assert late == [], worker.output()
+    app.registry['dbsession_factory'].kw['bind'].dispose()

@@ -1,4 +1,7 @@
-"""GET /api/schedules and /schedules: the ini's periodic jobs, visible."""
+"""GET /api/schedules and /schedules: the ini's periodic jobs, visible.
+
+The rest of the API and the pages: test_schedules_api.py,
+test_schedule_pages.py."""
 import datetime
 import time
 
@@ -8,7 +11,9 @@ import webtest
 from pyramid.paster import get_app
 
 from myapp.models import Job, get_tm_session
+from myapp.schedules.store import synchronise_ini
 
+from .jobs_support import transaction_of
 from .support import Worker, write_ini
 
 TICK = """
@@ -28,10 +33,14 @@ args = [[1, 2, 3]]
 
 @pytest.fixture
 def scheduled(tmp_path, initialize_db):
-    """(ini, app) with two periodic jobs, in the Asia/Tokyo zone."""
+    """(ini, app) with two periodic jobs, in the Asia/Tokyo zone, in the
+    table as beat (and ``initialize_myapp_db``) put them there."""
     ini = initialize_db(write_ini(tmp_path, celery='timezone = Asia/Tokyo',
                                   extra=TICK))
-    return ini, get_app(ini)
+    app = get_app(ini)
+    with transaction_of(app) as request:
+        synchronise_ini(request.dbsession, ini)
+    return ini, app
 
 
 def add_job(app, **columns):

@@ -12,6 +12,8 @@ import datetime
 
 from pyramid.httpexceptions import HTTPSeeOther
 
+from celery.utils.time import timezone as celery_zones
+
 from ..celery_integration import celery_app
 from ..models.job import FINISHED
 from ..models.types import UTC
@@ -23,16 +25,18 @@ from .values import PREVIEW_CHARS, head, json_preview, plain_number
 RECENT_JOBS = 20
 
 
-def format_time(value):
+def format_time(value, zone=None):
     """The one place that formats times for people: ISO 8601 in the zone of
-    ``[celery] timezone``, the zone crontab schedules are written in.
+    ``[celery] timezone``, the zone crontab schedules are written in, or
+    in ``zone`` (a tz database name: a periodic job's own).
 
     The database keeps UTC; the offset in the text keeps it unambiguous.
     """
     if value is None:
         return None
-    return value.astimezone(celery_app.timezone).isoformat(
-        timespec='milliseconds')
+    tz = celery_app.timezone if zone is None else \
+        celery_zones.get_timezone(zone)
+    return value.astimezone(tz).isoformat(timespec='milliseconds')
 
 
 #: The values shown as a preview in lists.
