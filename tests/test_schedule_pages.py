@@ -99,7 +99,8 @@ def test_the_list_shows_each_job_in_its_own_zone(pages):
     assert 'every minute' in text(tick)
     assert tick.find(attrs={'data-field': 'next_run_at'}).time[
         'datetime'].endswith('+09:00')  # the app's zone
-    assert '[celerybeat:tick]' in text(tick)
+    assert tick.find(class_='source')['title'] == \
+        'defined in the ini section [celerybeat:tick]'
     assert 'myapp.tasks.add' in text(tick) and '[1, 2]' in text(tick)
 
 
