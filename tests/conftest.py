@@ -16,10 +16,10 @@ from sqlalchemy import delete
 from myapp.celery_integration import celery_app
 from myapp.models import BeatLease, Calculation, Job, PeriodicJob
 
-from .jobs_support import transaction_of
+from .jobs_support import clean_schedules_app, transaction_of
 from .support import (DATABASES, FAST_LANE, POSTGRES_ADMIN_URL, POSTGRES_DB,
-                      copy_sqlite, database_of, migrate, processes_refused,
-                      require, write_ini)
+                      SCHEDULE_SECTIONS, copy_sqlite, database_of, migrate,
+                      processes_refused, require, write_ini)
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -83,6 +83,24 @@ def app(module_ini):
 @pytest.fixture
 def api(app):
     return webtest.TestApp(app)
+
+
+@pytest.fixture(scope='module')
+def schedules_ini(tmp_path_factory, initialize_db):
+    """An ini with the periodic jobs of :data:`.support.SCHEDULE_SECTIONS`
+    in the Asia/Tokyo zone, on an in-memory broker, one per module."""
+    return initialize_db(write_ini(
+        tmp_path_factory.mktemp('schedules'), broker='memory',
+        celery='timezone = Asia/Tokyo', extra=SCHEDULE_SECTIONS))
+
+
+@pytest.fixture
+def schedules_app(schedules_ini):
+    """Its app, the jobs emptied and the periodic jobs the ini's (as beat
+    leaves them when it starts)."""
+    app = clean_schedules_app(schedules_ini)
+    yield app
+    app.registry['dbsession_factory'].kw['bind'].dispose()
 
 
 @pytest.fixture(scope='session')

@@ -4,10 +4,10 @@ their fixtures (``app``, ``api``) are in conftest.py.
 import contextlib
 import time
 
-import transaction
-from pyramid.scripting import prepare
-from sqlalchemy import select
+from pyramid.paster import get_app
+from sqlalchemy import delete, select
 
+from myapp.celery_integration.scripting import request_in_transaction
 from myapp.jobs import journal
 from myapp.models import Job
 
@@ -29,14 +29,8 @@ def transaction_of(app):
     written out first, so that it sees the jobs sent outside a transaction
     (which the journal writes a few milliseconds later)."""
     journal.flush()
-    env = prepare(registry=app.registry)
-    request = env['request']
-    request.tm = transaction.TransactionManager(explicit=True)
-    try:
-        with request.tm:
-            yield request
-    finally:
-        env['closer']()
+    with request_in_transaction(app.registry) as request:
+        yield request
 
 
 def load_job(app, job_id):
@@ -96,3 +90,17 @@ def poll_job(api, job_id, until=lambda job: job['state'] in FINISHED,
         return wait_until(check, timeout, what=f'job {job_id}')
     except AssertionError as exc:
         raise AssertionError(f'{exc}: {last.get("job")}') from None
+
+
+def clean_schedules_app(ini):
+    """The app of ``ini``, its jobs emptied and its periodic jobs those of
+    the ini's sections, as beat leaves them when it starts."""
+    from myapp.models import PeriodicJob
+    from myapp.schedules import store
+
+    app = get_app(ini)
+    with transaction_of(app) as request:
+        request.dbsession.execute(delete(Job))
+        request.dbsession.execute(delete(PeriodicJob))
+        store.synchronise_ini(request.dbsession, ini)
+    return app

@@ -116,6 +116,30 @@ def require(*names):
 TEST_RESEND_AFTER = 24 * 3600
 
 
+#: The periodic jobs of the schedule tests' ini (whose zone is Tokyo's):
+#: "paused" is in the ini but disabled, and
+#: "purge" runs a task that is not exposed (the ini's author may).
+SCHEDULE_SECTIONS = """
+[celerybeat:tick]
+task = myapp.tasks.add
+type = integer
+schedule = 60
+args = [1, 2]
+
+[celerybeat:paused]
+task = myapp.tasks.add
+type = integer
+schedule = 60
+args = [3, 4]
+enabled = false
+
+[celerybeat:purge]
+task = myapp.jobs.tasks.purge_history
+type = crontab
+schedule = {"minute": "30", "hour": "3"}
+kwargs = {"older_than_days": 30}
+"""
+
 def write_ini(directory, broker='filesystem', backend='sqlite',
               database='sqlite', concurrency=2, celery='', extra='', app='',
               session_secret='test-session-secret'):

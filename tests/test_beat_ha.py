@@ -6,7 +6,6 @@ in the transaction that advances the schedule, so the rows are the ticks
 sent: no worker is needed to count them.
 """
 import datetime
-import os
 import re
 import time
 import uuid

@@ -7,45 +7,20 @@ No worker or beat runs here (the broker is kombu's in-memory one).
 """
 import pytest
 import webtest
-from pyramid.paster import get_app
-from sqlalchemy import delete
 
-from myapp.models import Job, PeriodicJob
 from myapp.schedules import store
 
 from .jobs_support import all_jobs, load_job, transaction_of
-from .support import write_ini
 
-INI_JOBS = """
-[celerybeat:tick]
-task = myapp.tasks.add
-type = integer
-schedule = 60
-args = [1, 2]
-"""
 DAILY = {'name': 'daily', 'task': 'myapp.tasks.add', 'args': '[5, 10]',
          'kwargs': '', 'type': 'crontab',
          'schedule': '{"minute": "0", "hour": "8"}',
          'timezone': 'Europe/Paris', 'options': ''}
 
 
-@pytest.fixture(scope='module')
-def schedules_ini(tmp_path_factory, initialize_db):
-    return initialize_db(write_ini(
-        tmp_path_factory.mktemp('schedule-pages'), broker='memory',
-        celery='timezone = Asia/Tokyo', extra=INI_JOBS))
-
-
 @pytest.fixture
-def pages(schedules_ini):
-    """The app, its jobs emptied and its periodic jobs the ini's."""
-    app = get_app(schedules_ini)
-    with transaction_of(app) as request:
-        request.dbsession.execute(delete(Job))
-        request.dbsession.execute(delete(PeriodicJob))
-        store.synchronise_ini(request.dbsession, schedules_ini)
-    yield webtest.TestApp(app)
-    app.registry['dbsession_factory'].kw['bind'].dispose()
+def pages(schedules_app):
+    return webtest.TestApp(schedules_app)
 
 
 def stored(app):

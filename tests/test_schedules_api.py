@@ -11,39 +11,16 @@ import zoneinfo
 
 import pytest
 import webtest
-from pyramid.paster import get_app
-from sqlalchemy import delete
 
 from myapp.celery_integration import celery_app
 from myapp.jobs.exposure import exposed_tasks
-from myapp.models import Job, PeriodicJob
+from myapp.models import PeriodicJob
 from myapp.schedules import store
 
-from .jobs_support import all_jobs, load_job, transaction_of
+from .jobs_support import (all_jobs, clean_schedules_app, load_job,
+                           transaction_of)
 from .support import write_ini
 
-#: The app's zone is Tokyo's; "paused" is in the ini but disabled, and
-#: "purge" runs a task that is not exposed (the ini's author may).
-INI_JOBS = """
-[celerybeat:tick]
-task = myapp.tasks.add
-type = integer
-schedule = 60
-args = [1, 2]
-
-[celerybeat:paused]
-task = myapp.tasks.add
-type = integer
-schedule = 60
-args = [3, 4]
-enabled = false
-
-[celerybeat:purge]
-task = myapp.jobs.tasks.purge_history
-type = crontab
-schedule = {"minute": "30", "hour": "3"}
-kwargs = {"older_than_days": 30}
-"""
 PARIS = zoneinfo.ZoneInfo('Europe/Paris')
 DAILY = {'name': 'daily', 'task': 'myapp.tasks.add', 'args': [5, 10],
          'kwargs': {}, 'type': 'crontab',
@@ -51,30 +28,10 @@ DAILY = {'name': 'daily', 'task': 'myapp.tasks.add', 'args': [5, 10],
          'timezone': 'Europe/Paris', 'enabled': True}
 
 
-def clean_app(ini):
-    """The app of ``ini``, its jobs emptied and its periodic jobs those of
-    the ini, as beat and ``initialize_myapp_db`` leave them."""
-    app = get_app(ini)
-    with transaction_of(app) as request:
-        request.dbsession.execute(delete(Job))
-        request.dbsession.execute(delete(PeriodicJob))
-        store.synchronise_ini(request.dbsession, ini)
-    return app
-
-
-@pytest.fixture(scope='module')
-def schedules_ini(tmp_path_factory, initialize_db):
-    return initialize_db(write_ini(
-        tmp_path_factory.mktemp('schedules'), broker='memory',
-        celery='timezone = Asia/Tokyo', extra=INI_JOBS))
-
-
 @pytest.fixture
-def app(schedules_ini):
-    """(conftest's ``api`` takes this one.)"""
-    app = clean_app(schedules_ini)
-    yield app
-    app.registry['dbsession_factory'].kw['bind'].dispose()
+def app(schedules_app):
+    """conftest's ``api`` client takes this app: the schedules'."""
+    return schedules_app
 
 
 def stored_schedules(app):
@@ -193,7 +150,7 @@ def test_location_is_absolute_from_the_configured_app_url(
         tmp_path, initialize_db):
     ini = initialize_db(write_ini(tmp_path, broker='memory',
                                   app='myapp.url = https://example.com/app'))
-    client = webtest.TestApp(clean_app(ini))
+    client = webtest.TestApp(clean_schedules_app(ini))
     response = create(client, headers={'Host': 'localhost:6666'})
     assert response.headers['Location'] == \
         'https://example.com/app/api/schedules/daily'
@@ -329,7 +286,7 @@ def test_two_requests_for_one_name_one_is_409(
     retries (retry.attempts = 1)."""
     ini = initialize_db(write_ini(tmp_path, broker='memory',
                                   app='retry.attempts = 1'))
-    client = webtest.TestApp(clean_app(ini))
+    client = webtest.TestApp(clean_schedules_app(ini))
     create(client)
     looked_up = []
     real_get = store.get

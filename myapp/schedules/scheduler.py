@@ -27,12 +27,11 @@ import contextlib
 import datetime
 import logging
 
-import transaction
 from celery.beat import ScheduleEntry, Scheduler
 from celery.schedules import crontab
-from pyramid.scripting import prepare
 
 from ..celery_integration import Origin, PyramidTask
+from ..celery_integration.scripting import request_in_transaction
 from ..models.schedule import PeriodicJob
 from ..models.types import UTC, utcnow
 from . import store
@@ -267,19 +266,11 @@ class DatabaseScheduler(Scheduler):
 
     # -- helpers ----------------------------------------------------------
 
-    @contextlib.contextmanager
     def transaction(self):
-        """A Pyramid request with its own transaction, as a task run has:
-        a PyramidTask sent inside it is recorded in it and sent when it
+        """A request of the app with a transaction of its own: a
+        PyramidTask sent inside it is recorded in it and sent when it
         commits."""
-        env = prepare(registry=self.registry)
-        request = env['request']
-        request.tm = transaction.TransactionManager(explicit=True)
-        try:
-            with request.tm:
-                yield request
-        finally:
-            env['closer']()
+        return request_in_transaction(self.registry)
 
     def announce(self, active, holder):
         """Log when this process starts or stops sending."""
