@@ -9,8 +9,9 @@ wrong types, forms, multipart, random bytes).  After each request:
 
 * no 5xx;
 * under ``/api``, an error is JSON with an ``error`` message;
-* a refused request (not 2xx/3xx) recorded no job and queued nothing
-  (the jobs table's row count and the ``published`` fixture);
+* a refused request (not 2xx/3xx) recorded no job, queued nothing and
+  changed no periodic job (the jobs table's row count, the ``published``
+  fixture, the periodic_jobs table's rows);
 * a job that was started has arguments a worker can take.
 
 Deterministic (``derandomize``), so CI runs the same requests each time.
@@ -29,8 +30,10 @@ from hypothesis import strategies as st
 from pyramid.paster import get_app
 from sqlalchemy import func, select
 
+from myapp.celery_integration import celery_app
 from myapp.jobs.values import MAX_JSON_DEPTH, UnfitValue, check_arguments
-from myapp.models import Job
+from myapp.models import Job, PeriodicJob
+from myapp.schedules import store
 
 from .jobs_support import transaction_of
 from .support import write_ini
@@ -60,6 +63,7 @@ def client(request, tmp_path, initialize_db):
     app = get_app(ini)
     with transaction_of(app) as each:
         each.dbsession.execute(Job.__table__.delete())
+        each.dbsession.execute(PeriodicJob.__table__.delete())
     yield webtest.TestApp(app)
     app.registry['dbsession_factory'].kw['bind'].dispose()
 
@@ -112,6 +116,12 @@ FIXED_PATHS = st.sampled_from([
     '/seed/add', '/api', '/api/', '/static/myapp.css', '/static/jobs.js'])
 ID_PATHS = st.sampled_from(['/jobs/{}', '/jobs/{}/cancel', '/api/jobs/{}',
                             '/api/jobs/{}/revoke', '/seed/add/{}'])
+#: A periodic job's name: the one there is, one that fits, or anything.
+SCHEDULE_NAMES = st.one_of(st.sampled_from(['daily', 'nightly', 'a.b-c_1']),
+                           ODD_SEGMENT)
+NAME_PATHS = st.sampled_from([
+    '/api/schedules/{}', '/api/schedules/{}/run', '/schedules/{}',
+    '/schedules/{}/enabled', '/schedules/{}/run', '/schedules/{}/delete'])
 ODD_PATHS = st.one_of(
     st.sampled_from(['/static/{}', '/api/{}', '/{}']).flatmap(
         lambda template: ODD_SEGMENT.map(template.format)),
@@ -121,11 +131,13 @@ ODD_PATHS = st.one_of(
 
 @st.composite
 def paths(draw, known):
-    kind = draw(st.integers(0, 2))
+    kind = draw(st.integers(0, 3))
     if kind == 0:
         return draw(FIXED_PATHS)
     if kind == 1:
         return draw(ID_PATHS).format(draw(job_ids(known)))
+    if kind == 2:
+        return draw(NAME_PATHS).format(draw(SCHEDULE_NAMES))
     return draw(ODD_PATHS)
 
 
@@ -227,6 +239,57 @@ def start_bodies(draw):
 
 
 START_BODIES = start_bodies()
+SCHEDULE_TYPES = st.one_of(st.sampled_from(['integer', 'timedelta', 'crontab',
+                                            'solar', 'clocked']),
+                           st.text(max_size=8)).map(json.dumps)
+SCHEDULES = st.one_of(
+    st.sampled_from(['30', '0', '-1', '1e400', '{"seconds": 30}',
+                     '{"minute": "*/15"}', '{"minute": "61"}',
+                     '{"hour": "8", "day_of_week": "mon-fri"}',
+                     '{"event": "sunset", "latitude": 35.68, '
+                     '"longitude": 139.69}', '{"event": "sunset"}',
+                     '{"at": "2030-01-01T08:00:00"}', '{"at": "soon"}',
+                     '{"at": "2030-01-01T08:00:00\\u0000"}']),
+    SMALL_JSON_TEXTS)
+ZONES = st.one_of(st.sampled_from(['"Europe/Paris"', '"Europe/Pariss"',
+                                   'null', '""', '7', '"UTC\\u0000"']),
+                  st.text(max_size=10).map(json.dumps))
+SCHEDULE_FIELDS = {
+    'name': SCHEDULE_NAMES.map(json.dumps), 'task': TASKS,
+    'type': SCHEDULE_TYPES, 'schedule': SCHEDULES,
+    'args': st.one_of(NUMBERS.map(json.dumps), SMALL_JSON_TEXTS),
+    'kwargs': KWARGS, 'timezone': ZONES,
+    'enabled': st.sampled_from(['true', 'false', '1', '"no"', 'null']),
+    'options': st.one_of(st.sampled_from(['{"queue": "celery"}',
+                                          '{"task_id": "x"}',
+                                          '{"priority": 5}']),
+                         SMALL_JSON_TEXTS),
+    'source': st.just('"ini"'),
+}
+
+
+@st.composite
+def schedule_bodies(draw):
+    """Bodies of POST and PATCH /api/schedules: mostly a definition that
+    fits, with a field or two drawn from anything."""
+    fields = {'name': json.dumps(draw(st.sampled_from(['nightly', 'daily']))),
+              'task': '"myapp.tasks.add"', 'args': '[1, 2]',
+              'type': '"integer"', 'schedule': '60'}
+    for name, values in SCHEDULE_FIELDS.items():
+        if draw(st.integers(0, 4)) == 0:
+            fields[name] = draw(values)
+        elif draw(st.integers(0, 9)) == 0:
+            fields.pop(name, None)
+    return ('{' + ', '.join(f'"{name}": {value}'
+                            for name, value in fields.items()) + '}'
+            ).encode('utf-8', 'surrogatepass')
+
+
+SCHEDULE_BODIES = schedule_bodies()
+SCHEDULE_CALLS = st.sampled_from([
+    ('POST', '/api/schedules'), ('PATCH', '/api/schedules/{}'),
+    ('DELETE', '/api/schedules/{}'), ('POST', '/api/schedules/{}/run'),
+    ('GET', '/api/schedules/{}')])
 FORM_NAMES = st.one_of(st.sampled_from([b'task', b'args', b'kwargs', b'x']),
                        ODD_BYTES)
 FORM_VALUES = st.one_of(
@@ -267,6 +330,7 @@ def multipart_bodies(draw, token):
 OTHER_BODIES = st.one_of(
     st.just(b''), JSON_TEXTS.map(lambda text: text.encode('utf-8',
                                                            'surrogatepass')),
+    SCHEDULE_BODIES,
     st.sampled_from([b'{"terminate": true}', b'{"terminate": "yes"}', b'{}',
                      b'[]', b'null', b'{"terminate": [[[[[[]]]]]]}']),
     st.binary(max_size=64))
@@ -326,10 +390,13 @@ LATIN1_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xff,
 ANY_CONTENT_TYPE = st.one_of(st.none(), st.sampled_from(CONTENT_TYPES),
                              LATIN1_TEXT)
 KINDS = st.sampled_from(['start', 'start', 'start', 'revoke', 'list', 'form',
-                         'page', 'any', 'any'])
+                         'page', 'any', 'any', 'schedule', 'schedule'])
 METHODS = st.sampled_from(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD',
                            'OPTIONS', 'GET'])
-FORM_PATHS = st.sampled_from(['/jobs', '/seed/add', '/jobs/{}/cancel'])
+FORM_PATHS = st.sampled_from(['/jobs', '/seed/add', '/jobs/{}/cancel',
+                              '/schedules', '/schedules/{}',
+                              '/schedules/{}/enabled', '/schedules/{}/run',
+                              '/schedules/{}/delete'])
 IDEMPOTENCY_KEYS = st.one_of(st.sampled_from(['order-1', 'order-2', '',
                                               ' x']), LATIN1_TEXT)
 ACCEPTS = st.sampled_from(['application/json', 'text/html', '*/*',
@@ -353,11 +420,18 @@ def requests(draw, known, token):
         path = f'/api/jobs/{draw(job_ids(known))}/revoke'
         body = draw(bodies(token))
         content_type = 'application/json'
+    elif kind == 'schedule':
+        method, template = draw(SCHEDULE_CALLS)
+        path = template.format(draw(SCHEDULE_NAMES))
+        body = draw(SCHEDULE_BODIES) if method in ('POST', 'PATCH') else b''
+        content_type = 'application/json'
     elif kind == 'list':
         method, path, body, content_type = 'GET', '/api/jobs', b'', None
     elif kind == 'form':
         method = 'POST'
-        path = draw(FORM_PATHS).format(draw(job_ids(known)))
+        path = draw(FORM_PATHS)
+        path = path.format(draw(SCHEDULE_NAMES) if path.startswith(
+            '/schedules') else draw(job_ids(known)))
         body = draw(st.one_of(form_bodies(token), multipart_bodies(token)))
         content_type = 'application/x-www-form-urlencoded'
     else:
@@ -384,6 +458,22 @@ def requests(draw, known, token):
 def job_count(engine):
     with engine.connect() as connection:
         return connection.scalar(select(func.count()).select_from(Job))
+
+
+def add_daily(app):
+    """The periodic job "daily", back if a request deleted it."""
+    with transaction_of(app) as request:
+        if store.get(request.dbsession, 'daily') is None:
+            store.create(request.dbsession, celery_app, 'daily', {
+                'task': 'myapp.tasks.add', 'args': [1, 2], 'type': 'crontab',
+                'schedule': {'minute': '0', 'hour': '8'}})
+
+
+def periodic_jobs(engine):
+    """The periodic_jobs table, as rows of values."""
+    with engine.connect() as connection:
+        return connection.execute(
+            select(PeriodicJob.__table__).order_by(PeriodicJob.name)).all()
 
 
 class NoCookies:
@@ -417,10 +507,13 @@ def test_no_generated_request_is_a_500(client, published):
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def check(data):
+        add_daily(client.app)
         for _ in range(data.draw(st.integers(1, BATCH))):
             method, path, headers, body = data.draw(requests(known, token))
             headers['Cookie'] = cookie
             queued = len(published)
+            schedules = periodic_jobs(engine) if method not in (
+                'GET', 'HEAD') else None
             response = client.request(path, method=method, headers=headers,
                                       body=body, expect_errors=True)
             next(sent)
@@ -428,7 +521,8 @@ def test_no_generated_request_is_a_500(client, published):
             what = f'{method} {path} {headers} {body[:300]!r}'
             assert response.status_int < 500, \
                 f'{what}: {response.status} {response.body[:500]!r}'
-            if is_api(path) and method != 'HEAD':
+            if is_api(path) and method != 'HEAD' and \
+                    response.status_int != 204:
                 assert response.content_type == 'application/json', what
                 if response.status_int >= 400:
                     assert isinstance(response.json['error'], str), what
@@ -436,6 +530,9 @@ def test_no_generated_request_is_a_500(client, published):
             if response.status_int >= 400:
                 assert count == jobs[-1], f'{what}: recorded a job'
                 assert len(published) == queued, f'{what}: queued a job'
+                assert schedules is None or \
+                    periodic_jobs(engine) == schedules, \
+                    f'{what}: changed a periodic job'
             elif response.status_int == 202 and path.startswith('/api/jobs'):
                 job = response.json
                 known.add(job['id'])
