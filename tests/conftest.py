@@ -7,6 +7,8 @@ still has its own database and broker folders.  Tests of the app without a
 worker share one database per module (:func:`module_ini`), emptied before
 each test (:func:`app`).  PostgreSQL: one database per run, migrated once.
 """
+import signal
+
 import pytest
 import webtest
 from celery import signals
@@ -20,6 +22,18 @@ from .jobs_support import clean_schedules_app, transaction_of
 from .support import (DATABASES, FAST_LANE, POSTGRES_ADMIN_URL, POSTGRES_DB,
                       SCHEDULE_SECTIONS, copy_sqlite, database_of, migrate,
                       processes_refused, require, write_ini)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def ctrl_c_reaches_children():
+    """Started from a shell's background job (``bash .ci/run &``,
+    ``nohup``), this process ignores SIGINT, and so would every process a
+    test starts: ``celery events`` stopped with Ctrl-C would never stop.
+    Python's own handler here gives them the default back (a handler,
+    unlike "ignore", is not inherited across exec)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture(scope='session', autouse=True)
