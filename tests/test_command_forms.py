@@ -30,10 +30,13 @@ def schedule_files(folder):
 ])
 def test_plain_celery_beat_keeps_its_schedule_beside_the_ini(
         tmp_path, initialize_db, argv, ready_text):
+    """With Celery's own file-based scheduler, named in the ini (which
+    myapp's database scheduler then does not replace)."""
     here, elsewhere = tmp_path / 'app', tmp_path / 'elsewhere'
     here.mkdir()
     elsewhere.mkdir()
-    ini = initialize_db(write_ini(here))
+    ini = initialize_db(write_ini(
+        here, celery='beat_scheduler = celery.beat:PersistentScheduler'))
     beat = Worker(ini, command='celery', cwd=elsewhere,
                   argv=[*CELERY[1:], *argv, '--ini', ini, '-l', 'INFO'],
                   ready_text=ready_text)
