@@ -8,8 +8,10 @@ worker share one database per module (:func:`module_ini`), emptied before
 each test (:func:`app`).  PostgreSQL: one database per run, migrated once.
 """
 import signal
+import threading
 
 import pytest
+import waitress
 import webtest
 from celery import signals
 from pyramid.paster import get_app
@@ -21,7 +23,7 @@ from myapp.models import BeatLease, Calculation, Job, PeriodicJob
 from .jobs_support import clean_schedules_app, transaction_of
 from .support import (DATABASES, FAST_LANE, POSTGRES_ADMIN_URL, POSTGRES_DB,
                       SCHEDULE_SECTIONS, copy_sqlite, database_of, migrate,
-                      processes_refused, require, write_ini)
+                      processes_refused, require, Worker, write_ini)
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -157,6 +159,52 @@ def broadcasts(monkeypatch):
     monkeypatch.setattr(celery_app.control, 'revoke',
                         lambda job_id, **kw: sent.append((job_id, kw)))
     return sent
+
+
+# -- the browser tests (tests/browser_support.py) ---------------------------
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory, initialize_db):
+    """The app on http://127.0.0.1:PORT (waitress, in this process), with a
+    real worker that runs beat; its base URL.  One per module."""
+    from .browser_support import RUNNING, require_browser
+    require_browser()
+    ini = initialize_db(write_ini(tmp_path_factory.mktemp('browser')))
+    with Worker(ini, '--beat', '--loglevel', 'INFO') as worker:
+        RUNNING['worker'] = worker
+        # Beat sends only once it holds the lease.
+        worker.wait_for('beat: this process', timeout=30)
+        server = waitress.create_server(get_app(ini), host='127.0.0.1',
+                                        port=0)
+        thread = threading.Thread(target=server.run, name='waitress',
+                                  daemon=True)
+        thread.start()
+        try:
+            yield f'http://127.0.0.1:{server.effective_port}'
+        finally:
+            server.close()
+            server.task_dispatcher.shutdown()
+            thread.join(10)
+
+
+@pytest.fixture(scope='module')
+def browser(site, tmp_path_factory):
+    """Headless Chromium, one per module."""
+    from .browser_support import start_browser
+    driver = start_browser(tmp_path_factory.mktemp('chromium-profile'))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def no_console_errors(browser):
+    """The test ends with no error in the browser's console (browser test
+    modules use it for every test)."""
+    from .browser_support import console_errors
+    yield
+    assert console_errors(browser) == []
 
 
 # -- private servers for fault tests (tests/servers.py) ---------------------

@@ -4,135 +4,23 @@ against the app served by waitress in this process and a real worker.
 What only a browser shows: the form submitted as a person would, the
 redirect followed, and static/jobs.js updating the pages from the JSON API.
 Skipped when Chromium, chromedriver or selenium is missing, unless
-MYAPP_REQUIRE_SERVICES=1 (.ci/run installs them).
+MYAPP_REQUIRE_SERVICES=1 (.ci/run installs them).  The site, the browser
+and the console check are conftest.py's fixtures.
 """
-import os
-import re
-import threading
-
 import pytest
-import waitress
-from pyramid.paster import get_app
 
 from myapp import tasks
 
-from .support import REQUIRE_SERVICES, Worker, write_ini
+from .browser_support import JOB_PAGE, field, shown, wait
 
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.common.exceptions import (NoSuchElementException,
-                                            StaleElementReferenceException,
-                                            TimeoutException)
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-except ImportError:
-    webdriver = None
+    from selenium.webdriver.support.ui import Select
+except ImportError:  # the site fixture skips (or fails) then
+    pass
 
-pytestmark = [pytest.mark.worker, pytest.mark.browser]
-
-CHROMIUM = '/usr/bin/chromium'
-CHROMEDRIVER = '/usr/bin/chromedriver'
-CHROMIUM_FLAGS = (
-    '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-)
-#: The longest any step may take; each wait ends as soon as it is met.
-WAIT_SECONDS = 30
-JOB_PAGE = re.compile(r'/jobs/[0-9a-f-]{36}')
-#: The module's worker, whose log a step that times out shows.
-RUNNING = {}
-
-
-def require_browser():
-    """Skip (or, in CI, fail) unless selenium, Chromium and chromedriver
-    are installed: the browser is a service like the others."""
-    missing = [name for name, present in (
-        ('selenium', webdriver is not None),
-        (CHROMIUM, os.access(CHROMIUM, os.X_OK)),
-        (CHROMEDRIVER, os.access(CHROMEDRIVER, os.X_OK)),
-    ) if not present]
-    if missing:
-        message = f'{", ".join(missing)} not installed: the browser tests ' \
-                  'need selenium, Chromium and chromedriver'
-        if REQUIRE_SERVICES:
-            pytest.fail(f'{message} and MYAPP_REQUIRE_SERVICES=1')
-        pytest.skip(message)
-
-
-@pytest.fixture(scope='module')
-def site(tmp_path_factory, initialize_db):
-    """The app on http://127.0.0.1:PORT, with a worker; its base URL."""
-    require_browser()
-    ini = initialize_db(write_ini(tmp_path_factory.mktemp('browser')))
-    with Worker(ini, '--loglevel', 'INFO') as worker:
-        RUNNING['worker'] = worker
-        server = waitress.create_server(get_app(ini), host='127.0.0.1',
-                                        port=0)
-        thread = threading.Thread(target=server.run, name='waitress',
-                                  daemon=True)
-        thread.start()
-        try:
-            yield f'http://127.0.0.1:{server.effective_port}'
-        finally:
-            server.close()
-            server.task_dispatcher.shutdown()
-            thread.join(10)
-
-
-@pytest.fixture(scope='module')
-def browser(site, tmp_path_factory):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path_factory.mktemp('chromium-profile')
-    options.add_argument(f'--user-data-dir={profile}')
-    options.set_capability('goog:loggingPrefs', {'browser': 'SEVERE'})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture(autouse=True)
-def no_console_errors(browser):
-    """Each test ends with no error in the browser's console (a page
-    without a favicon is fine)."""
-    yield
-    errors = [entry['message'] for entry in browser.get_log('browser')
-              if 'favicon.ico' not in entry['message']]
-    assert errors == []
-
-
-def wait(browser, condition, poll=0.05):
-    """Wait until ``condition(browser)`` is true; return its value.
-
-    An element missing, or gone with the page it was on, is checked again.
-    """
-    try:
-        return WebDriverWait(
-            browser, WAIT_SECONDS, poll_frequency=poll,
-            ignored_exceptions=(NoSuchElementException,
-                                StaleElementReferenceException),
-        ).until(condition)
-    except TimeoutException:
-        page = browser.find_element(By.TAG_NAME, 'body').text
-        raise AssertionError(
-            f'not met in {WAIT_SECONDS}s on {browser.current_url}:\n{page}'
-            f'\n-- the worker\'s log, last lines:\n'
-            f'{RUNNING["worker"].output()[-4000:]}') from None
-
-
-def field(browser, name):
-    return browser.find_element(By.CSS_SELECTOR, f'[data-field="{name}"]')
-
-
-def shown(browser, name):
-    """The text of a part of the page, as a person sees it ('' if hidden)."""
-    return field(browser, name).text
+pytestmark = [pytest.mark.worker, pytest.mark.browser,
+              pytest.mark.usefixtures('no_console_errors')]
 
 
 def start_from_dashboard(browser, site, task, args, kwargs=''):
