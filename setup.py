@@ -81,6 +81,7 @@ setup(
             'initialize_myapp_db = myapp.scripts.initialize_db:main',
             'pceleryd = myapp.celery_integration.commands:pceleryd',
             'pcelerybeat = myapp.celery_integration.commands:pcelerybeat',
+            'myapp_tokens = myapp.scripts.tokens:main',
             # Pyramid's commands, with the ini checked first (one line for
             # every mistake in it): installed after Pyramid, these win.
             'pserve = myapp.scripts.pyramid_commands:pserve',

@@ -25,6 +25,7 @@ def configure(config, ini_path):
     config.include('pyramid_jinja2')
     config.include('myapp.sessions')
     config.include('myapp.models')
+    config.include('myapp.security')
     config.include('myapp.celery_integration')
     config.configure_celery(ini_path)
     config.include('myapp.jobs')
@@ -63,6 +64,11 @@ def check_app_settings(settings, ini_path, environ=os.environ):
         raise error('schedules.lease_seconds', f'"{lease}" is not a whole '
                     f'number of {MINIMUM_LEASE_SECONDS} or more',
                     'write e.g. schedules.lease_seconds = 6')
+    auth = str(settings.get('auth.enabled', 'true')).strip().lower()
+    if auth not in BOOLEAN_WORDS:
+        raise error('auth.enabled', f'"{auth}" is not true or false',
+                    'write auth.enabled = true (tokens and roles, as in '
+                    'production) or false (everyone may act)')
     attempts = str(settings.get('retry.attempts', '1')).strip()
     if not attempts.isdigit() or int(attempts) < 1:
         raise error('retry.attempts', f'"{attempts}" is not a whole number '
@@ -76,6 +82,10 @@ def check_app_settings(settings, ini_path, environ=os.environ):
                         suggest(name, KNOWN_INCLUDES)
                         or 'install it, or remove it from the list')
 
+
+#: What pyramid.settings.asbool reads as true or false.
+BOOLEAN_WORDS = ('true', 'yes', 'on', 'y', 't', '1',
+                 'false', 'no', 'off', 'n', 'f', '0')
 
 #: What an ini's ``pyramid.includes`` usually names.
 KNOWN_INCLUDES = ('pyramid_debugtoolbar', 'pyramid_tm', 'pyramid_retry',

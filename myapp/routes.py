@@ -1,3 +1,4 @@
+from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.tweens import INGRESS
 
 
@@ -5,8 +6,12 @@ def includeme(config):
     # Before any route: a path, query string or form that is not UTF-8
     # text, or holds NUL, is refused (myapp.jobs.inputs).
     config.add_tween('myapp.jobs.inputs.request_text_tween', under=INGRESS)
-    config.add_static_view('static', 'static', cache_max_age=3600)
+    config.add_static_view('static', 'static', cache_max_age=3600,
+                           permission=NO_PERMISSION_REQUIRED)
     config.add_route('home', '/')
+    # Signing in and out (myapp.views.auth)
+    config.add_route('login', '/login')
+    config.add_route('logout', '/logout')
     # Periodic jobs: the API (myapp.schedules.api) and the pages
     # (myapp.schedules.pages)
     config.add_route('api.schedules', '/api/schedules')

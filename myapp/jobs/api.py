@@ -6,6 +6,7 @@ starting and revoking do is :mod:`.actions`.
 from pyramid.view import view_config
 
 from ..models.job import Job
+from ..security import OPERATE
 from . import actions
 from .errors import ApiError
 from .exposure import exposed_tasks
@@ -15,7 +16,8 @@ from .pagination import page_query, split_page
 from .presentation import job_json, location, set_location
 
 
-@view_config(route_name='api.jobs', request_method='POST', renderer='json')
+@view_config(route_name='api.jobs', request_method='POST', renderer='json',
+             permission=OPERATE)
 def start_job(request):
     """Record the job and queue its message (sent when this commits)."""
     job = actions.start_job(request, StartRequest.from_request(request),
@@ -41,7 +43,8 @@ def list_jobs(request):
 
 
 @view_config(route_name='api.job.revoke', request_method='POST',
-             renderer='json')
+             renderer='json',
+             permission=OPERATE)
 def revoke_job(request):
     """Revoke it (see :func:`.actions.revoke_job`); 409 if it finished."""
     terminate = revoke_terminate(request)

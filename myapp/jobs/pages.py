@@ -14,6 +14,7 @@ from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from ..models import Job
+from ..security import OPERATE
 from . import actions
 from .errors import ApiError
 from .inputs import JOB_ID, StartRequest
@@ -29,7 +30,8 @@ def dashboard(request):
     return dashboard_values(request)
 
 
-@view_config(route_name='jobs', request_method='POST', renderer=DASHBOARD)
+@view_config(route_name='jobs', request_method='POST', renderer=DASHBOARD,
+             permission=OPERATE)
 def start_job_from_form(request):
     """Start the job and show it; bad input shows the form again, with the
     API's error, and queues nothing."""
@@ -59,7 +61,8 @@ def job_page(request):
 
 
 @view_config(route_name='job.cancel', request_method='POST',
-             renderer=JOB_PAGE)
+             renderer=JOB_PAGE,
+             permission=OPERATE)
 def cancel(request):
     """Revoke it as ``POST /api/jobs/ID/revoke`` does, without terminate:
     a running job stops at its next progress report, sooner if the

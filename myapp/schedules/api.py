@@ -11,6 +11,7 @@ from pyramid.view import view_config
 from ..jobs.errors import ApiError
 from ..jobs.inputs import json_body
 from ..jobs.presentation import job_json, location, set_location
+from ..security import OPERATE
 from . import actions, store
 from .presentation import schedule_json
 
@@ -27,7 +28,8 @@ def list_schedules(request):
 
 
 @view_config(route_name='api.schedules', request_method='POST',
-             renderer='json')
+             renderer='json',
+             permission=OPERATE)
 def create_schedule(request):
     """Add it; beat sends it from its next tick."""
     values = json_body(request, CREATE_FIELDS)
@@ -45,7 +47,8 @@ def show_schedule(request):
 
 
 @view_config(route_name='api.schedule', request_method='PATCH',
-             renderer='json')
+             renderer='json',
+             permission=OPERATE)
 def change_schedule(request):
     """Change the fields sent; the others stay."""
     values = json_body(request, CHANGE_FIELDS)
@@ -53,14 +56,16 @@ def change_schedule(request):
     return schedule_json(request.dbsession, job)
 
 
-@view_config(route_name='api.schedule', request_method='DELETE')
+@view_config(route_name='api.schedule', request_method='DELETE',
+             permission=OPERATE)
 def delete_schedule(request):
     actions.delete(request, get_schedule(request))
     return HTTPNoContent()
 
 
 @view_config(route_name='api.schedule.run', request_method='POST',
-             renderer='json')
+             renderer='json',
+             permission=OPERATE)
 def run_schedule(request):
     """Send one run now, answered as ``POST /api/jobs`` answers.  The body
     is empty, but declared JSON: another site cannot make a browser run

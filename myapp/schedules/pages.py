@@ -19,6 +19,7 @@ from ..celery_integration.schedules import EXAMPLES, SCHEDULE_TYPES
 from ..jobs.errors import ApiError
 from ..jobs.inputs import check_body_size, json_field
 from ..jobs.presentation import redirect, startable_tasks
+from ..security import OPERATE
 from . import actions, store
 from .presentation import form_values, schedule_json
 
@@ -35,7 +36,8 @@ def schedules_page(request):
 
 
 @view_config(route_name='schedules', request_method='POST',
-             renderer=LIST_PAGE)
+             renderer=LIST_PAGE,
+             permission=OPERATE)
 def add_from_form(request):
     check_csrf_token(request)
     try:
@@ -54,7 +56,8 @@ def schedule_page(request):
 
 
 @view_config(route_name='schedule', request_method='POST',
-             renderer=SCHEDULE_PAGE)
+             renderer=SCHEDULE_PAGE,
+             permission=OPERATE)
 def change_from_form(request):
     check_csrf_token(request)
     job = find_schedule(request)
@@ -68,7 +71,8 @@ def change_from_form(request):
 
 
 @view_config(route_name='schedule.enabled', request_method='POST',
-             renderer=LIST_PAGE)
+             renderer=LIST_PAGE,
+             permission=OPERATE)
 def enable_from_form(request):
     """``enabled=true`` or ``false``: said, not toggled, so that a form
     sent twice does not switch it back."""
@@ -84,7 +88,8 @@ def enable_from_form(request):
 
 
 @view_config(route_name='schedule.run', request_method='POST',
-             renderer=LIST_PAGE)
+             renderer=LIST_PAGE,
+             permission=OPERATE)
 def run_from_form(request):
     """Run it now, and show the job it started."""
     check_csrf_token(request)
@@ -98,7 +103,8 @@ def run_from_form(request):
 
 
 @view_config(route_name='schedule.delete', request_method='POST',
-             renderer=LIST_PAGE)
+             renderer=LIST_PAGE,
+             permission=OPERATE)
 def delete_from_form(request):
     check_csrf_token(request)
     job = find_schedule(request)

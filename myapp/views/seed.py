@@ -13,6 +13,7 @@ from .. import tasks
 from ..celery_integration import Origin
 from ..jobs.inputs import JOB_ID
 from ..jobs.presentation import redirect
+from ..security import OPERATE
 
 SEED_PAGE = 'myapp:templates/seed_add.jinja2'
 
@@ -22,7 +23,8 @@ def seed_form(request):
     return {'result': None}
 
 
-@view_config(route_name='seed.add', request_method='POST')
+@view_config(route_name='seed.add', request_method='POST',
+             permission=OPERATE)
 def queue_add(request):
     check_csrf_token(request)
     result = tasks.add.apply_async((5, 5), origin=Origin.http())
