@@ -31,6 +31,7 @@ def configure(config, ini_path):
     config.include('myapp.jobs')
     config.include('myapp.schedules')
     config.include('myapp.tasks')
+    config.include('myapp.monitoring')
     config.include('myapp.routes')
     config.scan('myapp.views')
 
@@ -64,11 +65,10 @@ def check_app_settings(settings, ini_path, environ=os.environ):
         raise error('schedules.lease_seconds', f'"{lease}" is not a whole '
                     f'number of {MINIMUM_LEASE_SECONDS} or more',
                     'write e.g. schedules.lease_seconds = 6')
-    auth = str(settings.get('auth.enabled', 'true')).strip().lower()
-    if auth not in BOOLEAN_WORDS:
-        raise error('auth.enabled', f'"{auth}" is not true or false',
-                    'write auth.enabled = true (tokens and roles, as in '
-                    'production) or false (everyone may act)')
+    for key, default, hint in BOOLEAN_SETTINGS:
+        value = str(settings.get(key, default)).strip().lower()
+        if value not in BOOLEAN_WORDS:
+            raise error(key, f'"{value}" is not true or false', hint)
     attempts = str(settings.get('retry.attempts', '1')).strip()
     if not attempts.isdigit() or int(attempts) < 1:
         raise error('retry.attempts', f'"{attempts}" is not a whole number '
@@ -86,6 +86,14 @@ def check_app_settings(settings, ini_path, environ=os.environ):
 #: What pyramid.settings.asbool reads as true or false.
 BOOLEAN_WORDS = ('true', 'yes', 'on', 'y', 't', '1',
                  'false', 'no', 'off', 'n', 'f', '0')
+
+#: myapp's switches: (key, default, what to write).
+BOOLEAN_SETTINGS = (
+    ('auth.enabled', 'true', 'write auth.enabled = true (tokens and roles, '
+     'as in production) or false (everyone may act)'),
+    ('monitoring.open', 'true', 'write monitoring.open = true (anyone may '
+     'ask /health) or false (a token is needed)'),
+)
 
 #: What an ini's ``pyramid.includes`` usually names.
 KNOWN_INCLUDES = ('pyramid_debugtoolbar', 'pyramid_tm', 'pyramid_retry',

@@ -9,6 +9,8 @@ def includeme(config):
     config.add_static_view('static', 'static', cache_max_age=3600,
                            permission=NO_PERMISSION_REQUIRED)
     config.add_route('home', '/')
+    # Monitoring (myapp.monitoring)
+    config.add_route('health', '/health')
     # Signing in and out (myapp.views.auth)
     config.add_route('login', '/login')
     config.add_route('logout', '/logout')

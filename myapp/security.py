@@ -26,7 +26,7 @@ from pyramid.security import Allowed
 from pyramid.settings import asbool
 from pyramid.view import forbidden_view_config
 
-from .jobs.errors import API_PATHS, error_response
+from .jobs.errors import error_response
 from .models.token import OPERATOR, VIEWER
 from . import tokens
 
@@ -130,7 +130,12 @@ def auth_enabled(settings):
 
 # -- refusals ---------------------------------------------------------------
 
-@forbidden_view_config(path_info=API_PATHS, renderer='json')
+#: What programs ask (the API, and monitoring's /health and /metrics):
+#: refused there as JSON, not sent to the sign-in page.
+PROGRAM_PATHS = r'^/(api(/|$)|health$|metrics$)'
+
+
+@forbidden_view_config(path_info=PROGRAM_PATHS, renderer='json')
 def api_refused(exc, request):
     """401 without a valid token, 403 for a role that may not."""
     identity = request.identity

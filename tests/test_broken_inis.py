@@ -140,6 +140,12 @@ CASES = [
       '"session.secret" in [app:main]']),
     ('bad retry.attempts', add('app:main', 'retry.attempts = three'),
      [APP, 'key "retry.attempts"', '"three" is not a whole number']),
+    ('bad auth.enabled',
+     replace('auth.enabled = false', 'auth.enabled = maybe'),
+     [APP, 'key "auth.enabled"', '"maybe" is not true or false']),
+    ('bad schedules.lease_seconds',
+     add('app:main', 'schedules.lease_seconds = 1'),
+     [APP, 'key "schedules.lease_seconds"', 'a whole number of 3 or more']),
     ('pyramid.includes not installed',
      add('app:main', 'pyramid.includes = pyramid_debugtoolbar'),
      [APP, 'key "pyramid.includes"', 'no module named '

@@ -113,7 +113,8 @@ def job_ids(draw, known):
 
 FIXED_PATHS = st.sampled_from([
     '/', '/jobs', '/api/jobs', '/api/tasks', '/api/schedules', '/schedules',
-    '/seed/add', '/api', '/api/', '/static/myapp.css', '/static/jobs.js'])
+    '/seed/add', '/api', '/api/', '/static/myapp.css', '/static/jobs.js',
+    '/health', '/login'])
 ID_PATHS = st.sampled_from(['/jobs/{}', '/jobs/{}/cancel', '/api/jobs/{}',
                             '/api/jobs/{}/revoke', '/seed/add/{}'])
 #: A periodic job's name: the one there is, one that fits, or anything.

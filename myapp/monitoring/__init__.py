@@ -1,0 +1,23 @@
+"""What a load balancer or a monitoring system asks: ``GET /health``.
+
+``config.include('myapp.monitoring')`` adds the views on the routes of
+:mod:`myapp.routes`.  ``monitoring.open`` in ``[app:main]`` (default
+``true``) keeps them open to anyone, as a load balancer's probe needs;
+``false`` asks for a token (a viewer's is enough) when access control is
+on.
+"""
+from pyramid.security import NO_PERMISSION_REQUIRED
+from pyramid.settings import asbool
+
+from ..security import VIEW
+
+OPEN_SETTING = 'monitoring.open'
+
+
+def includeme(config):
+    settings = config.get_settings()
+    permission = NO_PERMISSION_REQUIRED \
+        if asbool(settings.get(OPEN_SETTING, True)) else VIEW
+    config.add_view('.health.health', route_name='health',
+                    request_method='GET', renderer='json',
+                    permission=permission)
