@@ -114,9 +114,10 @@ def job_ids(draw, known):
 FIXED_PATHS = st.sampled_from([
     '/', '/jobs', '/api/jobs', '/api/tasks', '/api/schedules', '/schedules',
     '/seed/add', '/api', '/api/', '/static/myapp.css', '/static/jobs.js',
-    '/health', '/login'])
-ID_PATHS = st.sampled_from(['/jobs/{}', '/jobs/{}/cancel', '/api/jobs/{}',
-                            '/api/jobs/{}/revoke', '/seed/add/{}'])
+    '/health', '/login', '/api/jobs/retry', '/api/jobs/revoke'])
+ID_PATHS = st.sampled_from(['/jobs/{}', '/jobs/{}/cancel', '/jobs/{}/retry',
+                            '/api/jobs/{}', '/api/jobs/{}/revoke',
+                            '/api/jobs/{}/retry', '/seed/add/{}'])
 #: A periodic job's name: the one there is, one that fits, or anything.
 SCHEDULE_NAMES = st.one_of(st.sampled_from(['daily', 'nightly', 'a.b-c_1']),
                            ODD_SEGMENT)
@@ -287,6 +288,14 @@ def schedule_bodies(draw):
 
 
 SCHEDULE_BODIES = schedule_bodies()
+BULK_BODIES = st.tuples(
+    st.sampled_from(['"ids": ["x", "y"]', '"ids": []', '"state": "FAILURE"',
+                     '"state": "PENDING", "terminate": true',
+                     '"task": "myapp.tasks.add", "limit": 2',
+                     '"ids": ["x"], "state": "FAILURE"', '"limit": 1e400',
+                     '"before": "eA"', '"terminate": []']),
+    st.sampled_from(['', ', "limit": 0', ', "limit": 100', ', "x": 1'])).map(
+    lambda parts: ('{' + parts[0] + parts[1] + '}').encode())
 SCHEDULE_CALLS = st.sampled_from([
     ('POST', '/api/schedules'), ('PATCH', '/api/schedules/{}'),
     ('DELETE', '/api/schedules/{}'), ('POST', '/api/schedules/{}/run'),
@@ -418,8 +427,10 @@ def requests(draw, known, token):
             headers['Idempotency-Key'] = draw(IDEMPOTENCY_KEYS)
     elif kind == 'revoke':
         method = 'POST'
-        path = f'/api/jobs/{draw(job_ids(known))}/revoke'
-        body = draw(bodies(token))
+        path = draw(st.sampled_from([
+            '/api/jobs/{}/revoke', '/api/jobs/{}/retry', '/api/jobs/retry',
+            '/api/jobs/revoke'])).format(draw(job_ids(known)))
+        body = draw(st.one_of(bodies(token), BULK_BODIES))
         content_type = 'application/json'
     elif kind == 'schedule':
         method, template = draw(SCHEDULE_CALLS)
@@ -534,7 +545,8 @@ def test_no_generated_request_is_a_500(client, published):
                 assert schedules is None or \
                     periodic_jobs(engine) == schedules, \
                     f'{what}: changed a periodic job'
-            elif response.status_int == 202 and path.startswith('/api/jobs'):
+            elif response.status_int == 202 and path.startswith(
+                    '/api/jobs') and 'id' in response.json:
                 job = response.json
                 known.add(job['id'])
                 try:

@@ -1,4 +1,5 @@
-"""What can be done to jobs: start one, revoke one.
+"""What can be done to jobs: start one, retry one, revoke one; retry or
+revoke many.
 
 The one place for it: the JSON API (:mod:`.api`) and the pages
 (:mod:`.pages`) both call these functions, so a job started or revoked
@@ -9,17 +10,19 @@ the pages show on the page.
 import hashlib
 import json
 import logging
+import typing
 
 import pyramid_retry
 import sqlalchemy.exc
 from sqlalchemy import select
 
 from ..celery_integration import Origin, celery_app
-from ..models.job import Job
+from ..models.job import RETRYABLE, Job
 from . import lifecycle
 from .errors import ApiError
 from .exposure import InvalidArguments, exposed_task, exposed_tasks
 from .recording import recorded_job
+from .send_options import TIME_OPTIONS, options_to_send
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,59 @@ def start_job(request, asked, idempotency_key=None):
     if idempotency_key is not None:
         claim_idempotency_key(request.dbsession, job, idempotency_key)
     return job
+
+
+def retry_job(request, job):
+    """Start a failed or revoked job again, as a new job (its ``retry_of``
+    names ``job``): the same task, arguments and options, but for times
+    (``eta``, ``expires``), which were the first job's: a retry runs now.
+
+    Checked as a start over HTTP is (the task exposed, the arguments
+    fitting it today); 409 for a job that is not failed or revoked.
+    """
+    if job.state not in RETRYABLE:
+        raise ApiError(409, 'only a failed or revoked job can be retried',
+                       {'state': job.state})
+    asked = RetryRequest(job.task_name, job.args, job.kwargs)
+    task = startable_task(request.registry, asked)
+    options = {name: value for name, value in job.options.items()
+               if name not in TIME_OPTIONS}
+    sent = task.apply_async(job.args, job.kwargs, origin=Origin.http(),
+                            **options_to_send(options))
+    retry = recorded_job(request.dbsession, sent.id)
+    retry.retry_of = job.id
+    return retry
+
+
+class RetryRequest(typing.NamedTuple):
+    """What :func:`startable_task` checks of a job to start again."""
+    task: str
+    args: list
+    kwargs: dict
+
+
+def retry_jobs(request, jobs):
+    """Retry each of ``jobs`` that can be: ``(retries, skipped)``, the new
+    jobs as ``(job, retry)`` and the others as ``(job, why)``."""
+    retries, skipped = [], []
+    for job in jobs:
+        try:
+            retries.append((job, retry_job(request, job)))
+        except ApiError as exc:
+            skipped.append((job, exc.error))
+    return retries, skipped
+
+
+def revoke_jobs(request, jobs, terminate=False):
+    """Revoke each of ``jobs`` that has not finished: ``(revoked,
+    skipped)``."""
+    revoked, skipped = [], []
+    for job in jobs:
+        if revoke_job(request, job, terminate):
+            revoked.append(job)
+        else:
+            skipped.append((job, 'the job has already finished'))
+    return revoked, skipped
 
 
 def startable_task(registry, asked):

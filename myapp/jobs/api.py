@@ -1,17 +1,19 @@
-"""The jobs API: start, look at, list and revoke jobs; list the tasks.
+"""The jobs API: start, look at, list, retry and revoke jobs, one or many;
+list the tasks.
 
 Routes are in :mod:`myapp.routes`; errors are JSON (:mod:`.errors`); what
 starting and revoking do is :mod:`.actions`.
 """
 from pyramid.view import view_config
+from sqlalchemy import select
 
 from ..models.job import Job
 from ..security import OPERATE
 from . import actions
 from .errors import ApiError
 from .exposure import exposed_tasks
-from .inputs import (ListQuery, StartRequest, idempotency_key, job_id,
-                     revoke_terminate)
+from .inputs import (BulkRequest, ListQuery, StartRequest, idempotency_key,
+                     job_id, json_body, revoke_terminate)
 from .pagination import page_query, split_page
 from .presentation import job_json, location, set_location
 
@@ -54,6 +56,67 @@ def revoke_job(request):
                        {'state': job.state})
     request.response.status = 202
     return job_json(job)
+
+
+@view_config(route_name='api.job.retry', request_method='POST',
+             renderer='json', permission=OPERATE)
+def retry_job(request):
+    """Start it again as a new job (see :func:`.actions.retry_job`); 409
+    unless it failed or was revoked."""
+    json_body_is_empty(request)
+    retry = actions.retry_job(request, get_job(request))
+    request.response.status = 202
+    set_location(request.response, location(request, 'api.job', id=retry.id))
+    return job_json(retry)
+
+
+@view_config(route_name='api.jobs.retry', request_method='POST',
+             renderer='json', permission=OPERATE)
+def retry_jobs(request):
+    """Retry the failed and revoked jobs of a list of ids or of a filter,
+    at most ``limit`` of them; the others are skipped, saying why."""
+    asked = BulkRequest.from_request(request)
+    jobs, next_cursor = bulk_jobs(request, asked)
+    retries, skipped = actions.retry_jobs(request, jobs)
+    request.response.status = 202
+    return {'matched': len(jobs),
+            'retried': [{'id': job.id, 'retry': retry.id}
+                        for job, retry in retries],
+            'skipped': skipped_json(skipped), 'next': next_cursor}
+
+
+@view_config(route_name='api.jobs.revoke', request_method='POST',
+             renderer='json', permission=OPERATE)
+def revoke_jobs(request):
+    """Revoke the unfinished jobs of a list of ids or of a filter (and
+    ``terminate``, as for one), at most ``limit`` of them."""
+    asked = BulkRequest.from_request(request, terminate=True)
+    jobs, next_cursor = bulk_jobs(request, asked)
+    revoked, skipped = actions.revoke_jobs(request, jobs, asked.terminate)
+    request.response.status = 202
+    return {'matched': len(jobs), 'revoked': [job.id for job in revoked],
+            'skipped': skipped_json(skipped), 'next': next_cursor}
+
+
+def bulk_jobs(request, asked):
+    """(the jobs a bulk request names, the cursor of those after them or
+    None).  Ids that name no job are left out."""
+    if asked.ids is not None:
+        found = {job.id: job for job in request.dbsession.scalars(
+            select(Job).where(Job.id.in_(asked.ids)))}
+        return [found[each] for each in asked.ids if each in found], None
+    jobs = request.dbsession.scalars(page_query(
+        asked.limit, asked.before, **asked.filters)).all()
+    return split_page(jobs, asked.limit)
+
+
+def skipped_json(skipped):
+    return [{'id': job.id, 'reason': reason} for job, reason in skipped]
+
+
+def json_body_is_empty(request):
+    """An empty body (or ``{}``), declared JSON as every POST of the API."""
+    json_body(request, (), empty_ok=True)
 
 
 @view_config(route_name='api.tasks', request_method='GET', renderer='json')

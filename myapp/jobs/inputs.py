@@ -281,6 +281,70 @@ def revoke_terminate(request):
     return terminate
 
 
+#: The most jobs one bulk retry or revoke acts on; ``next`` in its answer
+#: continues with the jobs after them.
+MAX_BULK_JOBS = 100
+
+
+@dataclass
+class BulkRequest:
+    """POST /api/jobs/retry and /api/jobs/revoke: the jobs, by id, or by
+    the list's filter (``task``, ``state``, ``before``), newest first, at
+    most ``limit`` of them (:data:`MAX_BULK_JOBS`)."""
+
+    ids: list = None
+    filters: dict = field(default_factory=dict)
+    before: tuple = None
+    limit: int = MAX_BULK_JOBS
+    terminate: bool = False
+
+    FIELDS = ('ids', 'task', 'state', 'before', 'limit')
+    FILTERS = ('task', 'state', 'before')
+
+    @classmethod
+    def from_request(cls, request, terminate=False):
+        """``terminate`` (revoke only): the body may ask for it too."""
+        body = json_body(request, cls.FIELDS + (('terminate',) if terminate
+                                                 else ()))
+        filtered = [name for name in cls.FILTERS if name in body]
+        if ('ids' in body) == bool(filtered):
+            raise ApiError(400, 'say which jobs: "ids", or a filter of the '
+                           'list ("task", "state", "before"), not both',
+                           {'given': sorted(body)})
+        asked = cls(limit=bulk_limit(body.get('limit', MAX_BULK_JOBS)),
+                    terminate=typed(body, 'terminate', bool, False,
+                                    'true or false'))
+        if 'ids' in body:
+            asked.ids = job_ids(body['ids'], asked.limit)
+        if 'task' in body:
+            asked.filters['task_name'] = task_name(body['task'])
+        if 'state' in body:
+            if body['state'] not in STATES:
+                raise invalid('state', f'one of {", ".join(STATES)}')
+            asked.filters['state'] = body['state']
+        if 'before' in body:
+            if not isinstance(body['before'], str):
+                raise invalid('before', 'the "next" value of a previous '
+                              'answer')
+            asked.before = cursor(body['before'])
+        return asked
+
+
+def bulk_limit(value):
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 1 <= value <= MAX_BULK_JOBS:
+        raise invalid('limit', f'a number from 1 to {MAX_BULK_JOBS}')
+    return value
+
+
+def job_ids(value, limit):
+    if not isinstance(value, list) or not value or len(value) > limit \
+            or not all(isinstance(each, str) and JOB_ID.fullmatch(each)
+                       for each in value):
+        raise invalid('ids', f'a list of 1 to {limit} job ids')
+    return list(dict.fromkeys(value))  # each once, in the order given
+
+
 # -- headers, path and query ---------------------------------------------
 
 def idempotency_key(request):

@@ -19,7 +19,7 @@ from . import actions
 from .errors import ApiError
 from .inputs import JOB_ID, StartRequest
 from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
-                           redirect, startable_tasks)
+                           redirect, retried_as, startable_tasks)
 
 DASHBOARD = 'myapp:templates/jobs.jinja2'
 JOB_PAGE = 'myapp:templates/job.jinja2'
@@ -55,6 +55,21 @@ def dashboard_values(request, form=None, error=None):
     }
 
 
+@view_config(route_name='job.retry', request_method='POST',
+             renderer=JOB_PAGE, permission=OPERATE)
+def retry(request):
+    """Start it again, as ``POST /api/jobs/ID/retry`` does, and show the
+    new job; a refusal is shown on the job's page."""
+    check_csrf_token(request)
+    job = find_job(request)
+    try:
+        new = actions.retry_job(request, job)
+    except ApiError as exc:
+        request.response.status = exc.status
+        return job_page_values(request, job, error=exc.error)
+    return redirect(request, 'job', id=new.id)
+
+
 @view_config(route_name='job', request_method='GET', renderer=JOB_PAGE)
 def job_page(request):
     return job_page_values(request, find_job(request))
@@ -78,8 +93,10 @@ def cancel(request):
 
 
 def job_page_values(request, job, error=None):
+    shown = job_for_page(job)
+    shown['retried_as'] = retried_as(job)
     return {
-        'job': job_for_page(job),
+        'job': shown,
         'error': error,
         'job_api_url': request.route_url('api.job', id=job.id),
     }

@@ -11,11 +11,13 @@ characters); only ``GET /api/jobs/ID`` gives the whole value.
 import datetime
 
 from pyramid.httpexceptions import HTTPSeeOther
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from celery.utils.time import timezone as celery_zones
 
 from ..celery_integration import celery_app
-from ..models.job import FINISHED
+from ..models.job import FINISHED, RETRYABLE, Job
 from ..models.types import UTC
 from .exposure import exposed_tasks
 from .pagination import page_query, split_page
@@ -62,6 +64,7 @@ def job_json(job, listed=False):
         'parent_id': job.parent_id,
         'worker': job.worker,
         'retries': job.retries,
+        'retry_of': job.retry_of,
         'queue': job.options.get('queue'),
         'eta': format_time(stored_time(job.options.get('eta'))),
         'sent_at': format_time(job.sent_at),
@@ -69,6 +72,8 @@ def job_json(job, listed=False):
         'started_at': format_time(job.started_at),
         'finished_at': format_time(job.finished_at),
     }
+    if not listed:
+        shown['retried_as'] = retried_as(job)
     for name in PREVIEWED:
         preview, truncated = json_preview(shown[name])
         shown[f'{name}_preview'], shown[f'{name}_truncated'] = \
@@ -76,6 +81,17 @@ def job_json(job, listed=False):
         if listed and truncated:
             shown[name] = None
     return shown
+
+
+def retried_as(job):
+    """The ids of the jobs that retried this one, oldest first (by the
+    small index of ``retry_of``)."""
+    dbsession = object_session(job)
+    if dbsession is None or job.state not in RETRYABLE:
+        return []
+    return dbsession.scalars(
+        select(Job.id).where(Job.retry_of == job.id)
+        .order_by(Job.created_at)).all()
 
 
 def error_json(job):
@@ -112,6 +128,7 @@ def job_for_page(job):
     and previews of the call and of the result as JSON text."""
     shown = job_json(job, listed=True)
     shown['finished'] = job.state in FINISHED
+    shown['retryable'] = job.state in RETRYABLE
     shown['call'] = call_text(job.task_name, job.args, job.kwargs)
     shown['result_text'] = shown['result_preview']
     return shown

@@ -25,6 +25,8 @@ WAITING = (PENDING, RETRY)
 RUNNING = (STARTED, PROGRESS)
 #: Nothing more will happen to it.
 FINISHED = (SUCCESS, FAILURE, REVOKED)
+#: May be started again (a retry: a new job).
+RETRYABLE = (FAILURE, REVOKED)
 STATES = WAITING + RUNNING + FINISHED
 
 
@@ -57,6 +59,9 @@ class Job(Base):
     #: A digest of the client's Idempotency-Key and of who sent it
     #: (``myapp.jobs.actions.stored_idempotency_key``), not the key.
     idempotency_key = Column(String(255), unique=True)
+    #: The failed or revoked job this one started again (a retry from the
+    #: API or the pages, :func:`myapp.jobs.actions.retry_job`).
+    retry_of = Column(String(36))
     #: Runs lost with their worker (process killed, machine gone) and sent
     #: again (:mod:`myapp.jobs.leases`).
     lost_runs = Column(Integer, nullable=False, default=0,
@@ -93,6 +98,10 @@ class Job(Base):
         Index('ix_jobs_unsent', 'created_at',
               postgresql_where=sent_at.is_(None),
               sqlite_where=sent_at.is_(None)),
+        # The retries of a job: only retries have retry_of.
+        Index('ix_jobs_retry_of', 'retry_of',
+              postgresql_where=retry_of.isnot(None),
+              sqlite_where=retry_of.isnot(None)),
     )
 
     def __repr__(self):
