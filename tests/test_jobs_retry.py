@@ -177,3 +177,22 @@ def test_a_finished_job_that_succeeded_has_no_retry_button(api):
     put_job(api.app, 'done-1', state='SUCCESS')
     page = api.get('/jobs/done-1')
     assert not any(f.action.endswith('/retry') for f in page.forms.values())
+
+
+def test_the_job_page_shows_the_chain_of_retries_and_the_traceback(api):
+    put_job(api.app, 'first', error_type='ZeroDivisionError',
+            error_message='division by zero',
+            error_traceback='Traceback (most recent call last):\n'
+                            '  File "tasks.py", line 3, in div\n'
+                            'ZeroDivisionError: division by zero')
+    put_job(api.app, 'second', retry_of='first')
+    put_job(api.app, 'third', retry_of='second', state='PENDING')
+    page = api.get('/jobs/third')
+    chain = page.html.find(attrs={'data-field': 'retry-of'})
+    assert [a['href'].rsplit('/', 1)[1] for a in chain.find_all('a')] == \
+        ['first', 'second']
+    first = api.get('/jobs/first')
+    assert 'line 3, in div' in first.html.find(
+        attrs={'data-field': 'traceback'}).text
+    # The API keeps it to itself.
+    assert 'traceback' not in api.get('/api/jobs/first').json['error']

@@ -19,7 +19,8 @@ from . import actions
 from .errors import ApiError
 from .inputs import JOB_ID, StartRequest
 from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
-                           redirect, retried_as, startable_tasks)
+                           redirect, retried_as, retry_chain,
+                           startable_tasks)
 
 DASHBOARD = 'myapp:templates/jobs.jinja2'
 JOB_PAGE = 'myapp:templates/job.jinja2'
@@ -95,6 +96,9 @@ def cancel(request):
 def job_page_values(request, job, error=None):
     shown = job_for_page(job)
     shown['retried_as'] = retried_as(job)
+    shown['retry_chain'] = retry_chain(job)
+    # The API leaves it out; the pages are the operators'.
+    shown['traceback'] = job.error_traceback
     return {
         'job': shown,
         'error': error,

@@ -94,6 +94,21 @@ def retried_as(job):
         .order_by(Job.created_at)).all()
 
 
+#: How far back the chain of retries of a job is followed.
+MAX_RETRY_CHAIN = 20
+
+
+def retry_chain(job):
+    """The ids of the jobs this one retries, the first job first: its
+    ``retry_of``, that job's, and so on."""
+    dbsession, chain, current = object_session(job), [], job
+    while current is not None and current.retry_of \
+            and len(chain) < MAX_RETRY_CHAIN:
+        chain.insert(0, current.retry_of)
+        current = dbsession.get(Job, current.retry_of)
+    return chain
+
+
 def error_json(job):
     """The error's type and message.  The traceback stays in the table:
     it shows code paths and values that are not the API client's business.
