@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from myapp.jobs.pagination import page_query  # noqa: E402
+from myapp.jobs.pagination import JobFilter, page_query  # noqa: E402
 from myapp.models import Job  # noqa: E402
 from tests.support import (POSTGRES_ADMIN_URL, run_initialize_db,  # noqa: E402
                            service_available, write_ini)
@@ -73,8 +73,8 @@ FILL = {
 PAGES = [
     ('all', {}, 0),
     ('all', {}, 0.9),
-    ('task=slow_add', {'task_name': 'myapp.tasks.slow_add'}, 0),
-    ('task=slow_add', {'task_name': 'myapp.tasks.slow_add'}, 0.9),
+    ('task=slow_add', {'task': 'myapp.tasks.slow_add'}, 0),
+    ('task=slow_add', {'task': 'myapp.tasks.slow_add'}, 0.9),
     ('state=FAILURE', {'state': 'FAILURE'}, 0),
     ('state=FAILURE', {'state': 'FAILURE'}, 0.9),
 ]
@@ -105,7 +105,9 @@ def measure(engine):
     cells = {}
     with Session(engine) as session:
         for what, filters, depth in PAGES:
-            newest_first = select(Job).filter_by(**filters).order_by(
+            job_filter = JobFilter(**filters)
+            newest_first = select(Job).where(
+                *job_filter.conditions()).order_by(
                 Job.created_at.desc(), Job.id.desc())
             listed = session.scalar(select(func.count()).select_from(
                 newest_first.order_by(None).subquery()))
@@ -116,7 +118,7 @@ def measure(engine):
                     newest_first.with_only_columns(Job.created_at, Job.id)
                     .offset(skip - 1).limit(1)).one())
             keyset_ms, keyset_page = timed(
-                session, page_query(PAGE, before, **filters))
+                session, page_query(PAGE, before, job_filter))
             offset_ms, offset_page = timed(
                 session, newest_first.offset(skip).limit(PAGE))
             assert keyset_page == offset_page, (what, skip)

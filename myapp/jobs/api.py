@@ -38,7 +38,7 @@ def show_job(request):
 def list_jobs(request):
     query = ListQuery.from_request(request)
     jobs = request.dbsession.scalars(
-        page_query(query.limit, query.before, **query.filters)).all()
+        page_query(query.limit, query.before, query.filter)).all()
     page, next_cursor = split_page(jobs, query.limit)
     return {'jobs': [job_json(job, listed=True) for job in page],
             'next': next_cursor}
@@ -106,7 +106,7 @@ def bulk_jobs(request, asked):
             select(Job).where(Job.id.in_(asked.ids)))}
         return [found[each] for each in asked.ids if each in found], None
     jobs = request.dbsession.scalars(page_query(
-        asked.limit, asked.before, **asked.filters)).all()
+        asked.limit, asked.before, asked.filter)).all()
     return split_page(jobs, asked.limit)
 
 

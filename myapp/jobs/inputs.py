@@ -28,10 +28,11 @@ from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from webob.compat import cgi_FieldStorage
 
+from ..celery_integration import celery_app
 from ..models.job import STATES
 from ..models.types import UTC
 from .errors import API_PATHS, ApiError
-from .pagination import InvalidCursor, decode_cursor
+from .pagination import EVERY_JOB, InvalidCursor, JobFilter, decode_cursor
 from .values import (MAX_JSON_DEPTH, UnfitValue, check_json_value,
                      text_problem)
 
@@ -43,6 +44,11 @@ MAX_PAGE_SIZE = 100
 QUEUE_NAME = re.compile(r'[A-Za-z0-9_.:@-]{1,200}', re.ASCII)
 JOB_ID = re.compile(r'[A-Za-z0-9_.:-]{1,36}', re.ASCII)
 IDEMPOTENCY_KEY = re.compile(r'[\x21-\x7e][\x20-\x7e]{0,254}')
+#: What narrows a list of jobs (:class:`~.pagination.JobFilter`), as a
+#: client names it.
+FILTER_FIELDS = ('task', 'state', 'origin', 'worker', 'after', 'until', 'q')
+#: The longest text an origin, a worker or a search may be.
+MAX_FILTER_TEXT = 255
 
 
 #: The only type of body the API reads.  A web page can make a browser
@@ -293,13 +299,13 @@ class BulkRequest:
     most ``limit`` of them (:data:`MAX_BULK_JOBS`)."""
 
     ids: list = None
-    filters: dict = field(default_factory=dict)
+    filter: JobFilter = EVERY_JOB
     before: tuple = None
     limit: int = MAX_BULK_JOBS
     terminate: bool = False
 
-    FIELDS = ('ids', 'task', 'state', 'before', 'limit')
-    FILTERS = ('task', 'state', 'before')
+    FIELDS = ('ids', 'before', 'limit') + FILTER_FIELDS
+    FILTERS = ('before',) + FILTER_FIELDS
 
     @classmethod
     def from_request(cls, request, terminate=False):
@@ -309,19 +315,15 @@ class BulkRequest:
         filtered = [name for name in cls.FILTERS if name in body]
         if ('ids' in body) == bool(filtered):
             raise ApiError(400, 'say which jobs: "ids", or a filter of the '
-                           'list ("task", "state", "before"), not both',
+                           'list (' + ', '.join(f'"{name}"' for name in
+                                                cls.FILTERS) + '), not both',
                            {'given': sorted(body)})
         asked = cls(limit=bulk_limit(body.get('limit', MAX_BULK_JOBS)),
                     terminate=typed(body, 'terminate', bool, False,
                                     'true or false'))
         if 'ids' in body:
             asked.ids = job_ids(body['ids'], asked.limit)
-        if 'task' in body:
-            asked.filters['task_name'] = task_name(body['task'])
-        if 'state' in body:
-            if body['state'] not in STATES:
-                raise invalid('state', f'one of {", ".join(STATES)}')
-            asked.filters['state'] = body['state']
+        asked.filter = job_filter(body)
         if 'before' in body:
             if not isinstance(body['before'], str):
                 raise invalid('before', 'the "next" value of a previous '
@@ -364,26 +366,69 @@ def job_id(request):
 
 @dataclass
 class ListQuery:
-    """GET /api/jobs?task=&state=&limit=&before="""
+    """GET /api/jobs?task=&state=&origin=&worker=&after=&until=&q=&limit=
+    &before="""
 
-    filters: dict
+    filter: JobFilter
     limit: int
     before: tuple = None
 
-    PARAMETERS = ('task', 'state', 'limit', 'before')
+    PARAMETERS = FILTER_FIELDS + ('limit', 'before')
 
     @classmethod
     def from_request(cls, request):
         params = single_values(request.GET, cls.PARAMETERS)
-        filters = {}
-        if 'task' in params:
-            filters['task_name'] = task_name(params['task'])
-        if 'state' in params:
-            if params['state'] not in STATES:
-                raise invalid('state', f'one of {", ".join(STATES)}')
-            filters['state'] = params['state']
-        return cls(filters=filters, limit=page_size(params.get('limit')),
+        return cls(filter=job_filter(params),
+                   limit=page_size(params.get('limit')),
                    before=cursor(params.get('before')))
+
+
+def job_filter(values):
+    """The :class:`~.pagination.JobFilter` of query parameters or of a
+    body's fields (``values``, by name; an empty one is a mistake, as in
+    any field: a form that means "any" leaves it out)."""
+    given = {name: value for name, value in values.items()
+             if name in FILTER_FIELDS}
+    asked = {}
+    if 'task' in given:
+        asked['task'] = task_name(given['task'])
+    if 'state' in given:
+        if given['state'] not in STATES:
+            raise invalid('state', f'one of {", ".join(STATES)}')
+        asked['state'] = given['state']
+    for name, field_name in (('origin', 'origin'), ('worker', 'worker'),
+                             ('q', 'text')):
+        if name in given:
+            asked[field_name] = filter_text(name, given[name])
+    for name in ('after', 'until'):
+        if name in given:
+            asked[name] = filter_time(name, given[name])
+    return JobFilter(**asked)
+
+
+def filter_text(name, value):
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_FILTER_TEXT \
+            or text_problem(value):
+        raise invalid(name, f'text of 1 to {MAX_FILTER_TEXT} characters')
+    return value
+
+
+def filter_time(name, value):
+    """An ISO 8601 time (``2026-12-06T08:00:00+09:00``); one without an
+    offset is read in the app's zone, as the pages show times."""
+    try:
+        moment = datetime.datetime.fromisoformat(value) \
+            if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise invalid(name, 'an ISO 8601 time, e.g. '
+                      '"2026-12-06T08:00:00+09:00"')
+    if moment.tzinfo is None:
+        zone = celery_app.timezone
+        moment = zone.localize(moment) if hasattr(zone, 'localize') \
+            else moment.replace(tzinfo=zone)
+    return moment
 
 
 def single_values(query, names):

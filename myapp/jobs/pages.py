@@ -14,13 +14,15 @@ from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from ..models import Job
+from ..models.job import STATES
 from ..security import OPERATE
 from . import actions
 from .errors import ApiError
-from .inputs import JOB_ID, StartRequest
+from .inputs import (FILTER_FIELDS, JOB_ID, StartRequest, cursor,
+                     job_filter)
 from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
-                           redirect, retried_as, retry_chain,
-                           startable_tasks)
+                           redirect, retried_as, retry_chain, startable_tasks,
+                           state_counts)
 
 DASHBOARD = 'myapp:templates/jobs.jinja2'
 JOB_PAGE = 'myapp:templates/job.jinja2'
@@ -46,14 +48,51 @@ def start_job_from_form(request):
 
 
 def dashboard_values(request, form=None, error=None):
-    return {
+    """The start form, and the jobs the filter in the query string shows,
+    a page at a time, with their counts per state."""
+    values = {
         'tasks': startable_tasks(request.registry),
         'form': form or {},
         'error': error,
-        'jobs': recent_jobs(request.dbsession),
-        'jobs_api_url': request.route_url('api.jobs',
-                                          _query={'limit': RECENT_JOBS}),
+        'states': STATES,
+        'shown_filter': {},
+        'filter_error': None,
+        'jobs': [],
+        'counts': {},
+        'next_url': None,
     }
+    try:
+        job_filter, before = listed_jobs_filter(request)
+    except ApiError as exc:
+        request.response.status = 400
+        values['filter_error'] = exc
+        values['shown_filter'] = filter_params(request)
+        return values
+    query = {**filter_params(request), 'limit': RECENT_JOBS}
+    if before is not None:
+        query['before'] = request.GET['before']
+    jobs, next_cursor = recent_jobs(request.dbsession, RECENT_JOBS, before,
+                                    job_filter)
+    values.update(
+        shown_filter=filter_params(request), jobs=jobs,
+        counts=state_counts(request.dbsession, job_filter),
+        jobs_api_url=request.route_url('api.jobs', _query=query),
+        next_url=None if next_cursor is None else request.route_url(
+            'jobs', _query={**filter_params(request),
+                            'before': next_cursor}))
+    return values
+
+
+def filter_params(request):
+    """The filter's fields the query string gives (empty ones mean any)."""
+    return {name: request.GET[name] for name in FILTER_FIELDS
+            if request.GET.get(name, '').strip()}
+
+
+def listed_jobs_filter(request):
+    """(the filter, the cursor of the page) of the query string."""
+    return job_filter(filter_params(request)), \
+        cursor(request.GET.get('before') or None)
 
 
 @view_config(route_name='job.retry', request_method='POST',

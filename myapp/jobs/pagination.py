@@ -9,8 +9,9 @@ import base64
 import binascii
 import datetime
 import json
+from dataclasses import dataclass, fields
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Text, cast, or_, select, tuple_
 
 from ..models.job import Job
 from ..models.types import UTC
@@ -21,9 +22,54 @@ class InvalidCursor(ValueError):
     pass
 
 
-def page_query(limit, before=None, **filters):
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a list shows (the API's, the dashboard's, a bulk
+    retry's): each field given narrows it.  Each is served by an index
+    on (field, created_at) but ``text``, which reads the arguments of the
+    jobs it passes, newest first, until a page is full."""
+    task: str = None
+    state: str = None
+    origin: str = None
+    worker: str = None
+    #: Created at or after ``after``, before ``until`` (aware datetimes).
+    after: datetime.datetime = None
+    until: datetime.datetime = None
+    #: A job id, or text found in the JSON of the arguments.
+    text: str = None
+
+    COLUMNS = {'task': Job.task_name, 'state': Job.state,
+               'origin': Job.origin, 'worker': Job.worker}
+
+    def conditions(self):
+        found = [column == getattr(self, name)
+                 for name, column in self.COLUMNS.items()
+                 if getattr(self, name) is not None]
+        if self.after is not None:
+            found.append(Job.created_at >= self.after)
+        if self.until is not None:
+            found.append(Job.created_at < self.until)
+        if self.text is not None:
+            found.append(or_(
+                Job.id == self.text,
+                cast(Job.args, Text).contains(self.text, autoescape=True),
+                cast(Job.kwargs, Text).contains(self.text,
+                                                autoescape=True)))
+        return found
+
+    def given(self):
+        """The fields given, by name (what a page's links carry)."""
+        return {field.name: getattr(self, field.name)
+                for field in fields(self)
+                if getattr(self, field.name) is not None}
+
+
+EVERY_JOB = JobFilter()
+
+
+def page_query(limit, before=None, job_filter=EVERY_JOB):
     """One more row than ``limit``: whether there is a next page."""
-    query = select(Job).filter_by(**filters).order_by(
+    query = select(Job).where(*job_filter.conditions()).order_by(
         Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(tuple_(Job.created_at, Job.id) < before)

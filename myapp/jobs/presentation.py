@@ -9,18 +9,19 @@ of each, the start of its JSON (:data:`~.values.PREVIEW_CHARS`
 characters); only ``GET /api/jobs/ID`` gives the whole value.
 """
 import datetime
+from dataclasses import replace
 
 from pyramid.httpexceptions import HTTPSeeOther
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
 from celery.utils.time import timezone as celery_zones
 
 from ..celery_integration import celery_app
-from ..models.job import FINISHED, RETRYABLE, Job
+from ..models.job import FINISHED, RETRYABLE, STATES, Job
 from ..models.types import UTC
 from .exposure import exposed_tasks
-from .pagination import page_query, split_page
+from .pagination import EVERY_JOB, page_query, split_page
 from .values import PREVIEW_CHARS, head, json_preview, plain_number
 
 #: How many jobs the dashboard lists (and jobs.js asks the API for).
@@ -165,10 +166,31 @@ def call_text(task, args, kwargs, limit=PREVIEW_CHARS):
     return f'{task}({head(", ".join(arguments), limit)})'
 
 
-def recent_jobs(dbsession, limit=RECENT_JOBS):
-    """The newest jobs first, as :func:`job_for_page` shows them."""
-    jobs, _ = split_page(dbsession.scalars(page_query(limit)).all(), limit)
-    return [job_for_page(job) for job in jobs]
+def recent_jobs(dbsession, limit=RECENT_JOBS, before=None,
+                job_filter=EVERY_JOB):
+    """(the newest jobs first, as :func:`job_for_page` shows them, the
+    cursor of the next page or None)."""
+    jobs, next_cursor = split_page(dbsession.scalars(
+        page_query(limit, before, job_filter)).all(), limit)
+    return [job_for_page(job) for job in jobs], next_cursor
+
+
+#: Counts per state stop here ("1000+"): a count is a read of every row.
+COUNT_CAP = 1000
+
+
+def state_counts(dbsession, job_filter=EVERY_JOB, cap=None):
+    """``{state: (count, capped)}`` of the jobs the filter shows, each
+    read no further than ``cap`` (:data:`COUNT_CAP`) rows."""
+    cap = COUNT_CAP if cap is None else cap
+    counts = {}
+    for state in STATES:
+        narrowed = replace(job_filter, state=state)
+        rows = select(Job.id).where(*narrowed.conditions()) \
+            .limit(cap + 1).subquery()
+        found = dbsession.scalar(select(func.count()).select_from(rows))
+        counts[state] = (min(found, cap), found > cap)
+    return counts
 
 
 def startable_tasks(registry):

@@ -86,6 +86,7 @@ class Job(Base):
         Index('ix_jobs_task_name_created_at_id', 'task_name', 'created_at',
               'id'),
         Index('ix_jobs_state_created_at_id', 'state', 'created_at', 'id'),
+        Index('ix_jobs_worker_created_at_id', 'worker', 'created_at', 'id'),
         # The last run of each periodic job (origin 'beat:NAME').
         Index('ix_jobs_origin_created_at', 'origin', 'created_at'),
         # purge_history: finished jobs by age.
