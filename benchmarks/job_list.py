@@ -36,7 +36,8 @@ TASKS = ('myapp.tasks.add', 'myapp.tasks.mul', 'myapp.tasks.xsum',
          'myapp.tasks.record_sum', 'myapp.tasks.slow_add')
 
 #: Row i: one of five tasks in turn; 1% FAILURE, 2% REVOKED, else SUCCESS;
-#: one second apart, the newest last.  Written by the database itself.
+#: one of four workers in turn; 10% sent by beat, else over HTTP; one
+#: second apart, the newest last.  Written by the database itself.
 INSERT = """
     INSERT INTO jobs (id, task_name, args, kwargs, options, state, result,
                       origin, worker, retries, sent_at, created_at,
@@ -48,7 +49,9 @@ INSERT = """
         {json_args}, {json_object}, {json_object},
         CASE WHEN i % 100 = 0 THEN 'FAILURE' WHEN i % 50 = 1 THEN 'REVOKED'
             ELSE 'SUCCESS' END,
-        {json_result}, 'http', 'celery@bench', 0,
+        {json_result},
+        CASE WHEN i % 10 = 0 THEN 'beat:nightly' ELSE 'http' END,
+        {worker}, 0,
         {time}, {time}, {time}, {time}
     FROM {numbers}
 """
@@ -57,6 +60,7 @@ FILL = {
               'FROM n WHERE i < :rows)' + INSERT.format(
                   id="printf('%08x-0000-4000-8000-%012x', i, i)",
                   json_args="'[1, 2]'", json_object="'{}'", json_result="'3'",
+                  worker="'celery@w' || (i % 4)",
                   # SQLAlchemy's own SQLite format, so comparisons hold.
                   time="strftime('%Y-%m-%d %H:%M:%S', 1700000000 + i, "
                        "'unixepoch') || '.000000'",
@@ -66,6 +70,7 @@ FILL = {
            "|| lpad(to_hex(i), 12, '0')",
         json_args="'[1, 2]'::json", json_object="'{}'::json",
         json_result="'3'::json", time='to_timestamp(1700000000 + i)',
+        worker="'celery@w' || (i % 4)",
         numbers='generate_series(1, :rows) AS i'),
 }
 
@@ -77,6 +82,10 @@ PAGES = [
     ('task=slow_add', {'task': 'myapp.tasks.slow_add'}, 0.9),
     ('state=FAILURE', {'state': 'FAILURE'}, 0),
     ('state=FAILURE', {'state': 'FAILURE'}, 0.9),
+    ('origin=beat:nightly', {'origin': 'beat:nightly'}, 0),
+    ('origin=beat:nightly', {'origin': 'beat:nightly'}, 0.9),
+    ('worker=celery@w1', {'worker': 'celery@w1'}, 0),
+    ('worker=celery@w1', {'worker': 'celery@w1'}, 0.9),
 ]
 
 
@@ -179,12 +188,12 @@ def main(argv):
 def print_table(results, rows):
     print(f'\nGET /api/jobs on {rows:,} jobs, {PAGE} per page: median of '
           f'{REPEAT} runs, milliseconds\n')
-    header = f'{"database":<11} {"page":<32} {"keyset":>8} {"OFFSET":>9}'
+    header = f'{"database":<11} {"page":<36} {"keyset":>8} {"OFFSET":>9}'
     print(header)
     print('-' * len(header))
     for database, cells in results.items():
         for label, (keyset_ms, offset_ms) in cells.items():
-            print(f'{database:<11} {label:<32} {keyset_ms:>8.2f} '
+            print(f'{database:<11} {label:<36} {keyset_ms:>8.2f} '
                   f'{offset_ms:>9.2f}')
 
 
