@@ -35,6 +35,9 @@ def includeme(config):
     config.add_route('api.tasks', '/api/tasks')
     # Job pages (myapp.jobs.pages) and seed 000's flow (myapp.views.seed)
     config.add_route('jobs', '/jobs')
+    # Before job, whose {id} would take "retry" and "revoke".
+    config.add_route('jobs.retry', '/jobs/retry')
+    config.add_route('jobs.revoke', '/jobs/revoke')
     config.add_route('job', '/jobs/{id}')
     config.add_route('job.cancel', '/jobs/{id}/cancel')
     config.add_route('job.retry', '/jobs/{id}/retry')

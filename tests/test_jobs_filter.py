@@ -133,3 +133,40 @@ def test_a_filter_that_is_not_one_shows_why(api, jobs):
     alert = page.html.find(attrs={'role': 'alert'}).text
     assert 'Not shown' in alert and 'invalid "state"' in alert
     assert rows(page) == []
+
+
+# -- bulk buttons ------------------------------------------------------------
+
+def test_bulk_retry_from_the_dashboard_asks_first_then_does_it(api, jobs,
+                                                              published):
+    page = api.get('/jobs', params={'state': 'FAILURE'})
+    asked = page.forms['bulk-retry'].submit()
+    count = asked.html.find(attrs={'data-field': 'bulk-count'}).text
+    assert 'This will retry 2 jobs' in ' '.join(count.split())
+    assert published == []  # nothing until confirmed
+    done = asked.forms['bulk-confirm'].submit()
+    result = done.html.find(attrs={'data-field': 'bulk-result'}).text
+    assert '2 jobs retried' in ' '.join(result.split())
+    assert len(published) == 2
+
+
+def test_bulk_revoke_skips_what_has_finished_and_says_so(api, jobs,
+                                                         broadcasts):
+    page = api.get('/jobs', params={'task': 'myapp.tasks.xsum'})
+    asked = page.forms['bulk-revoke'].submit()
+    done = asked.forms['bulk-confirm'].submit()
+    assert '1 job revoked' in ' '.join(done.html.find(
+        attrs={'data-field': 'bulk-result'}).text.split())
+    assert [job_id for job_id, _ in broadcasts] == ['x1']
+
+
+def test_no_bulk_buttons_without_a_filter(api, jobs):
+    forms = api.get('/jobs').forms
+    assert 'bulk-retry' not in forms and 'bulk-revoke' not in forms
+
+
+def test_a_bulk_form_without_its_csrf_token_does_nothing(api, jobs,
+                                                        published):
+    api.post('/jobs/retry', {'state': 'FAILURE', 'confirmed': 'yes'},
+             status=400)
+    assert published == []

@@ -183,6 +183,8 @@ def test_a_viewer_sees_no_form_that_acts_and_a_post_is_403(secured,
                           status=403)
     assert 'may look but not act' in refused.text
     client.post('/seed/add', {'csrf_token': token}, status=403)
+    client.post('/jobs/retry', {'csrf_token': token, 'state': 'FAILURE',
+                                'confirmed': 'yes'}, status=403)
     nothing_done(client, published)
 
 

@@ -18,8 +18,9 @@ from ..models.job import STATES
 from ..security import OPERATE
 from . import actions
 from .errors import ApiError
-from .inputs import (FILTER_FIELDS, JOB_ID, StartRequest, cursor,
-                     job_filter)
+from .inputs import (FILTER_FIELDS, JOB_ID, MAX_BULK_JOBS, StartRequest,
+                     cursor, job_filter)
+from .pagination import page_query
 from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
                            redirect, retried_as, retry_chain, startable_tasks,
                            state_counts)
@@ -83,16 +84,61 @@ def dashboard_values(request, form=None, error=None):
     return values
 
 
-def filter_params(request):
-    """The filter's fields the query string gives (empty ones mean any)."""
-    return {name: request.GET[name] for name in FILTER_FIELDS
-            if request.GET.get(name, '').strip()}
+def filter_params(request, fields=None):
+    """The filter's fields the query string (or ``fields``) gives: empty
+    ones mean any."""
+    fields = request.GET if fields is None else fields
+    return {name: fields[name] for name in FILTER_FIELDS
+            if fields.get(name, '').strip()}
 
 
 def listed_jobs_filter(request):
     """(the filter, the cursor of the page) of the query string."""
     return job_filter(filter_params(request)), \
         cursor(request.GET.get('before') or None)
+
+
+#: What each bulk action does, in the words of its pages.
+BULK_ACTIONS = {'jobs.retry': ('retry', 'retried'),
+                'jobs.revoke': ('revoke', 'revoked')}
+BULK_PAGE = 'myapp:templates/bulk.jinja2'
+
+
+@view_config(route_name='jobs.retry', request_method='POST',
+             renderer=BULK_PAGE, permission=OPERATE)
+@view_config(route_name='jobs.revoke', request_method='POST',
+             renderer=BULK_PAGE, permission=OPERATE)
+def bulk_action(request):
+    """Retry or revoke the jobs the dashboard's filter shows (the newest
+    :data:`~.inputs.MAX_BULK_JOBS`), as the API's bulk calls do: first a
+    page that says how many it will touch, then, confirmed, what was done.
+    """
+    check_csrf_token(request)
+    verb, done = BULK_ACTIONS[request.matched_route.name]
+    params = filter_params(request, request.POST)
+    try:
+        jobs, more = bulk_page_jobs(request, job_filter(params))
+    except ApiError as exc:
+        request.response.status = exc.status
+        return {'verb': verb, 'done': done, 'filter': params, 'error': exc}
+    values = {'verb': verb, 'done': done, 'filter': params, 'error': None,
+              'count': len(jobs), 'more': more, 'result': None}
+    if request.POST.get('confirmed') == 'yes':
+        if verb == 'retry':
+            acted, skipped = actions.retry_jobs(request, jobs)
+            acted = [job for job, _ in acted]
+        else:
+            acted, skipped = actions.revoke_jobs(request, jobs)
+        values['result'] = {'acted': len(acted), 'skipped': skipped}
+    return values
+
+
+def bulk_page_jobs(request, chosen):
+    """(the newest jobs of the filter a bulk action touches, whether more
+    match than that)."""
+    jobs = request.dbsession.scalars(
+        page_query(MAX_BULK_JOBS, None, chosen)).all()
+    return jobs[:MAX_BULK_JOBS], len(jobs) > MAX_BULK_JOBS
 
 
 @view_config(route_name='job.retry', request_method='POST',
