@@ -16,7 +16,6 @@ from .types import UTCDateTime, utcnow
 #: Who owns a periodic job's definition.
 SOURCE_INI = 'ini'
 SOURCE_API = 'api'
-SOURCES = (SOURCE_INI, SOURCE_API)
 
 
 class PeriodicJob(Base):

@@ -71,49 +71,46 @@ def change_from_form(request):
 
 
 @view_config(route_name='schedule.enabled', request_method='POST',
-             renderer=LIST_PAGE,
-             permission=OPERATE)
+             renderer=LIST_PAGE, permission=OPERATE)
 def enable_from_form(request):
     """``enabled=true`` or ``false``: said, not toggled, so that a form
     sent twice does not switch it back."""
-    check_csrf_token(request)
-    job = find_schedule(request)
-    try:
+    def enable(job):
         actions.change(request, job,
                        {'enabled': request.POST.get('enabled') == 'true'})
-    except ApiError as exc:
-        return refused(request, exc, list_values(
-            request, error=exc, failed='Not changed'))
-    return redirect(request, 'schedules')
+        return redirect(request, 'schedules')
+    return list_button(request, enable, failed='Not changed')
 
 
 @view_config(route_name='schedule.run', request_method='POST',
-             renderer=LIST_PAGE,
-             permission=OPERATE)
+             renderer=LIST_PAGE, permission=OPERATE)
 def run_from_form(request):
     """Run it now, and show the job it started."""
-    check_csrf_token(request)
-    job = find_schedule(request)
-    try:
+    def run(job):
         started = actions.run_now(request, job)
-    except ApiError as exc:
-        return refused(request, exc, list_values(
-            request, error=exc, failed='Not run'))
-    return redirect(request, 'job', id=started.id)
+        return redirect(request, 'job', id=started.id)
+    return list_button(request, run, failed='Not run')
 
 
 @view_config(route_name='schedule.delete', request_method='POST',
-             renderer=LIST_PAGE,
-             permission=OPERATE)
+             renderer=LIST_PAGE, permission=OPERATE)
 def delete_from_form(request):
+    def delete(job):
+        actions.delete(request, job)
+        return redirect(request, 'schedules')
+    return list_button(request, delete, failed='Not deleted')
+
+
+def list_button(request, act, failed):
+    """A button of a periodic job: ``act(job)`` after the CSRF check; a
+    refusal is shown on the list, headed ``failed``, and changes nothing."""
     check_csrf_token(request)
     job = find_schedule(request)
     try:
-        actions.delete(request, job)
+        return act(job)
     except ApiError as exc:
         return refused(request, exc, list_values(
-            request, error=exc, failed='Not deleted'))
-    return redirect(request, 'schedules')
+            request, error=exc, failed=failed))
 
 
 def definition_of_form(request):

@@ -37,7 +37,7 @@ def schedule_json(dbsession, job):
         'options': job.options,
         'type': job.type,
         'definition': job.schedule,
-        'schedule': problem or schedule_words(schedule, zone),
+        'schedule': problem or describe(schedule, zone),
         'timezone': zone,
         'enabled': job.enabled,
         'source': job.source,
@@ -58,10 +58,6 @@ def built_schedule(job):
         return store.definition_of(job).celery_schedule(celery_app), None
     except (TypeError, ValueError, KeyError) as exc:
         return None, f'not a valid {job.type} schedule: {exc}'
-
-
-def schedule_words(schedule, zone):
-    return describe(schedule, zone)
 
 
 def next_run_at(job, schedule):
