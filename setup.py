@@ -12,6 +12,7 @@ requires = [
     'ephem',  # Celery's solar schedules
     'kombu>=5.3',
     'pastedeploy',
+    'prometheus_client',  # GET /metrics (myapp.monitoring)
     'plaster_pastedeploy',
     'pyramid>=2.0',
     'pyramid_celery>=4.0',
@@ -40,6 +41,7 @@ tests_require = [
     'pytest>=7',
     'hypothesis',  # tests/test_fuzz.py
     'pytest-cov',
+    'schemathesis',  # tests/test_openapi.py: the API against its document
     'selenium',  # tests/test_browser.py, with Chromium and chromedriver
     'webtest',
 ] + production_requires

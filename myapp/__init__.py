@@ -30,6 +30,7 @@ def configure(config, ini_path):
     config.configure_celery(ini_path)
     config.include('myapp.jobs')
     config.include('myapp.schedules')
+    config.include('myapp.workers')
     config.include('myapp.tasks')
     config.include('myapp.monitoring')
     config.include('myapp.routes')

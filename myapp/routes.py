@@ -11,6 +11,15 @@ def includeme(config):
     config.add_route('home', '/')
     # Monitoring (myapp.monitoring)
     config.add_route('health', '/health')
+    config.add_route('metrics', '/metrics')
+    # The API's OpenAPI document (myapp.openapi)
+    config.add_route('api.openapi', '/api/openapi.json')
+    # Workers and queues: the API (myapp.workers.api) and the page
+    # (myapp.workers.pages)
+    config.add_route('api.workers', '/api/workers')
+    config.add_route('api.queues', '/api/queues')
+    config.add_route('workers', '/workers')
+    config.add_route('workers.rerun', '/workers/stuck/{id}/rerun')
     # Signing in and out (myapp.views.auth)
     config.add_route('login', '/login')
     config.add_route('logout', '/logout')
@@ -26,9 +35,10 @@ def includeme(config):
     config.add_route('schedule.delete', '/schedules/{name}/delete')
     # Jobs over HTTP (myapp.jobs.api)
     config.add_route('api.jobs', '/api/jobs')
-    # Before api.job, whose {id} would take "retry" and "revoke".
+    # Before api.job, whose {id} would take "retry", "revoke" and "stuck".
     config.add_route('api.jobs.retry', '/api/jobs/retry')
     config.add_route('api.jobs.revoke', '/api/jobs/revoke')
+    config.add_route('api.jobs.stuck', '/api/jobs/stuck')
     config.add_route('api.job', '/api/jobs/{id}')
     config.add_route('api.job.retry', '/api/jobs/{id}/retry')
     config.add_route('api.job.revoke', '/api/jobs/{id}/revoke')

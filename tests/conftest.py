@@ -18,6 +18,7 @@ from pyramid.paster import get_app
 from sqlalchemy import delete
 
 from myapp.celery_integration import celery_app
+from myapp import models
 from myapp.models import BeatLease, Calculation, Job, PeriodicJob
 
 from .jobs_support import clean_schedules_app, transaction_of
@@ -92,6 +93,7 @@ def app(module_ini):
         request.dbsession.execute(delete(Calculation))
         request.dbsession.execute(delete(PeriodicJob))
         request.dbsession.execute(delete(BeatLease))
+        request.dbsession.execute(delete(models.Worker))
     yield app
     app.registry['dbsession_factory'].kw['bind'].dispose()
 

@@ -23,7 +23,8 @@ import importlib
 from .errors import ConfigError, StartupError
 from .events import (TaskEnqueued, TaskFailed, TaskLost, TaskProgress,
                      TaskRetrying, TaskRevoked, TaskSendFailed, TaskSent,
-                     TaskStarted, TaskSucceeded, WorkerReady)
+                     TaskStarted, TaskSucceeded, WorkerReady,
+                     WorkerStopping)
 from .origin import Origin
 
 #: Names loaded on first use (PEP 562), and the module each comes from.
@@ -41,7 +42,8 @@ __all__ = [
     'ConfigError', 'StartupError', 'Origin', 'includeme',
     'TaskEnqueued', 'TaskSent', 'TaskSendFailed', 'TaskStarted',
     'TaskProgress', 'TaskRetrying', 'TaskSucceeded', 'TaskFailed',
-    'TaskLost', 'TaskRevoked', 'WorkerReady', *LAZY_NAMES,
+    'TaskLost', 'TaskRevoked', 'WorkerReady', 'WorkerStopping',
+    *LAZY_NAMES,
 ]
 
 

@@ -24,7 +24,7 @@ from .app import celery_app, pyramid_celery
 from .beatlock import BeatAlreadyRunning, hold_beat_lock, needs_machine_lock
 from .errors import ConfigError, StartupError
 from .events import (TaskFailed, TaskLost, TaskRevoked, WorkerReady,
-                     notify_in_own_transaction)
+                     WorkerStopping, notify_in_own_transaction)
 from .origin import Origin
 from .kombu_fixes import guard_redis_channel_close
 from .schedules import check_beat_schedule, check_routes
@@ -192,8 +192,19 @@ def one_beat_per_ini(sender=None, **kwargs):
 
 
 def announce_worker_ready(sender=None, **kwargs):
+    """Celery's worker_ready: ``sender`` is the worker's consumer."""
     notify_in_own_transaction(celery_app.conf.get('PYRAMID_REGISTRY'),
-                              WorkerReady, getattr(sender, 'hostname', None))
+                              WorkerReady, getattr(sender, 'hostname', None),
+                              worker=sender)
+
+
+def announce_worker_stopping(sender=None, **kwargs):
+    """Celery's worker_shutdown (not worker_shutting_down, which is sent
+    from the signal handler): ``sender`` is the worker's controller."""
+    notify_in_own_transaction(celery_app.conf.get('PYRAMID_REGISTRY'),
+                              WorkerStopping,
+                              getattr(sender, 'hostname', None),
+                              worker=sender)
 
 
 def announce_revoked(request=None, terminated=False, expired=False,
@@ -238,6 +249,7 @@ def announce_refused(sender=None, message=None, exc=None, **kwargs):
 SIGNAL_HANDLERS = (
     (signals.beat_init, one_beat_per_ini),
     (signals.worker_ready, announce_worker_ready),
+    (signals.worker_shutdown, announce_worker_stopping),
     (signals.task_revoked, announce_revoked),
     (signals.task_failure, announce_lost_or_timed_out),
     (signals.task_rejected, announce_refused),

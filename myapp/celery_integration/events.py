@@ -128,17 +128,29 @@ class TaskRevoked(TaskEvent):
     """It was revoked or cancelled: ``terminated`` says if it was running."""
 
 
-class WorkerReady:
-    """A worker has started and is taking tasks (``request`` as above)."""
+class WorkerEvent:
+    """Something happened to a worker (``request`` as above), in its main
+    process: ``worker`` is what Celery's signal gives (the consumer when it
+    is ready, its ``pool``, ``controller``, ``task_consumer``...; the
+    worker controller when it stops)."""
 
     own_transaction = False
 
-    def __init__(self, request, hostname):
+    def __init__(self, request, hostname, worker=None):
         self._request = request
         self.registry = getattr(request, 'registry', None)
         self.hostname = hostname
+        self.worker = worker
 
     request = TaskEvent.request
+
+
+class WorkerReady(WorkerEvent):
+    """A worker has started and is taking tasks."""
+
+
+class WorkerStopping(WorkerEvent):
+    """A worker is shutting down (a warm or cold stop, not a crash)."""
 
 
 def has_subscribers(registry, event_class):

@@ -10,6 +10,7 @@ from .calculation import Calculation  # noqa: F401
 from .job import Job  # noqa: F401
 from .schedule import BeatLease, PeriodicJob  # noqa: F401
 from .token import AccessToken  # noqa: F401
+from .worker import Worker  # noqa: F401
 from .schema import check_schema_is_current
 
 # Run ``configure_mappers`` after defining all of the models to ensure
