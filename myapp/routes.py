@@ -43,6 +43,7 @@ def includeme(config):
     config.add_route('api.job.retry', '/api/jobs/{id}/retry')
     config.add_route('api.job.revoke', '/api/jobs/{id}/revoke')
     config.add_route('api.tasks', '/api/tasks')
+    config.add_route('api.group', '/api/groups/{id}')
     # Job pages (myapp.jobs.pages) and seed 000's flow (myapp.views.seed)
     config.add_route('jobs', '/jobs')
     # Before job, whose {id} would take "retry" and "revoke".
@@ -51,5 +52,6 @@ def includeme(config):
     config.add_route('job', '/jobs/{id}')
     config.add_route('job.cancel', '/jobs/{id}/cancel')
     config.add_route('job.retry', '/jobs/{id}/retry')
+    config.add_route('group', '/groups/{id}')
     config.add_route('seed.add', '/seed/add')
     config.add_route('seed.result', '/seed/add/{id}')

@@ -2,6 +2,7 @@
 their fixtures (``app``, ``api``) are in conftest.py.
 """
 import contextlib
+import datetime
 import time
 
 from pyramid.paster import get_app
@@ -10,6 +11,7 @@ from sqlalchemy import delete, select
 from myapp.celery_integration.scripting import request_in_transaction
 from myapp.jobs import journal
 from myapp.models import Job
+from myapp.models.types import utcnow
 
 FINISHED = ('SUCCESS', 'FAILURE', 'REVOKED')
 #: A broker nobody listens on, and kombu told to give up at once: one
@@ -47,6 +49,18 @@ def all_jobs(app):
         jobs = request.dbsession.scalars(select(Job)).all()
         request.dbsession.expunge_all()
         return jobs
+
+
+def put_job(app, job_id, state='PENDING', **columns):
+    """A job row as a test needs it (``myapp.tasks.add(2, 3)`` sent over
+    HTTP, but for ``columns``), created a second ago: one put after it
+    is newer."""
+    columns = {'task_name': 'myapp.tasks.add', 'args': [2, 3], 'kwargs': {},
+               'options': {}, 'origin': 'http', **columns}
+    with transaction_of(app) as request:
+        request.dbsession.add(Job(id=job_id, state=state, created_at=utcnow()
+                                  - datetime.timedelta(seconds=1), **columns))
+    return job_id
 
 
 def set_state(app, job_id, state, **columns):

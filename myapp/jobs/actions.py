@@ -22,7 +22,7 @@ from . import lifecycle
 from .errors import ApiError
 from .exposure import InvalidArguments, exposed_task, exposed_tasks
 from .recording import recorded_job
-from .send_options import TIME_OPTIONS, options_to_send
+from .send_options import GROUP_OPTIONS, TIME_OPTIONS, options_to_send
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def start_job(request, asked, idempotency_key=None):
 def retry_job(request, job):
     """Start a failed or revoked job again, as a new job (its ``retry_of``
     names ``job``): the same task, arguments and options, but for times
-    (``eta``, ``expires``), which were the first job's: a retry runs now.
+    (``eta``, ``expires``), which were the first job's: a retry runs now;
+    and outside the first job's group: a chord counts its members' results
+    once, and has counted (or given up on) the first job's.
 
     Checked as a start over HTTP is (the task exposed, the arguments
     fitting it today); 409 for a job that is not failed or revoked.
@@ -70,7 +72,7 @@ def retry_job(request, job):
     asked = RetryRequest(job.task_name, job.args, job.kwargs)
     task = startable_task(request.registry, asked)
     options = {name: value for name, value in job.options.items()
-               if name not in TIME_OPTIONS}
+               if name not in TIME_OPTIONS + GROUP_OPTIONS}
     sent = task.apply_async(job.args, job.kwargs, origin=Origin.http(),
                             **options_to_send(options))
     retry = recorded_job(request.dbsession, sent.id)

@@ -12,10 +12,11 @@ from ..security import OPERATE
 from . import actions
 from .errors import ApiError
 from .exposure import exposed_tasks
-from .inputs import (BulkRequest, ListQuery, StartRequest, idempotency_key,
-                     job_id, json_body, revoke_terminate)
+from .groups import group_summary, members_query
+from .inputs import (JOB_ID, BulkRequest, ListQuery, StartRequest,
+                     idempotency_key, job_id, json_body, revoke_terminate)
 from .pagination import page_query, split_page
-from .presentation import job_json, location, set_location
+from .presentation import group_json, job_json, location, set_location
 
 
 @view_config(route_name='api.jobs', request_method='POST', renderer='json',
@@ -32,6 +33,17 @@ def start_job(request):
 @view_config(route_name='api.job', request_method='GET', renderer='json')
 def show_job(request):
     return job_json(get_job(request))
+
+
+@view_config(route_name='api.group', request_method='GET', renderer='json')
+def show_group(request):
+    """A group or chord as one unit; 404 if no job is in it."""
+    group_id = request.matchdict['id']
+    jobs = request.dbsession.scalars(members_query(group_id)).all() \
+        if JOB_ID.fullmatch(group_id) else []
+    if not jobs:
+        raise ApiError(404, 'no such group', {'id': group_id})
+    return group_json(group_summary(group_id, jobs))
 
 
 @view_config(route_name='api.jobs', request_method='GET', renderer='json')

@@ -39,7 +39,8 @@ INTERVAL = 0.05
 #: dropped (the worker and the sweeper make up for them, as above).
 MAX_PENDING = 100_000
 #: What only the sender knows; kept over the worker's provisional values.
-SENDER_COLUMNS = ('origin', 'parent_id', 'options', 'created_at')
+SENDER_COLUMNS = ('origin', 'parent_id', 'group_id', 'options',
+                  'created_at')
 JOURNAL = 'myapp.jobs.journal'
 
 

@@ -53,8 +53,14 @@ def enqueued(job_id, task_name, args, kwargs, options, origin):
         options=options_to_store(options, now), state=PENDING,
         origin=head(str(origin), 255),
         parent_id=parent_id[:36] if parent_id else None,
-        retries=0, lost_runs=0, created_at=now)
+        group_id=group_of(options), retries=0, lost_runs=0, created_at=now)
     return values
+
+
+def group_of(options):
+    """The group (or chord) Celery sends the job in: its ``group_id``."""
+    group_id = options.get('group_id')
+    return group_id[:36] if isinstance(group_id, str) and group_id else None
 
 
 def start(dbsession, job_id, worker, retries, unrecorded=None, lease=LEASE,

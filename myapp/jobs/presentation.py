@@ -21,6 +21,7 @@ from ..celery_integration import celery_app
 from ..models.job import FINISHED, RETRYABLE, STATES, Job
 from ..models.types import UTC
 from .exposure import exposed_tasks
+from .groups import children_query
 from .pagination import EVERY_JOB, page_query, split_page
 from .values import PREVIEW_CHARS, head, json_preview, plain_number
 
@@ -37,9 +38,16 @@ def format_time(value, zone=None):
     """
     if value is None:
         return None
-    tz = celery_app.timezone if zone is None else \
-        celery_zones.get_timezone(zone)
-    return value.astimezone(tz).isoformat(timespec='milliseconds')
+    return value.astimezone(display_zone(zone)).isoformat(
+        timespec='milliseconds')
+
+
+def display_zone(name=None):
+    """The zone times are shown in: ``[celery] timezone`` (UTC if unset),
+    or the tz database zone ``name`` (a periodic job's own).  An unknown
+    name raises ``KeyError`` (``ValueError`` for one that cannot be)."""
+    return celery_app.timezone if name is None else \
+        celery_zones.get_timezone(name)
 
 
 #: The values shown as a preview in lists.
@@ -66,6 +74,7 @@ def job_json(job, listed=False):
         'worker': job.worker,
         'retries': job.retries,
         'retry_of': job.retry_of,
+        'group_id': job.group_id,
         'queue': job.options.get('queue'),
         'eta': format_time(stored_time(job.options.get('eta'))),
         'sent_at': format_time(job.sent_at),
@@ -75,6 +84,7 @@ def job_json(job, listed=False):
     }
     if not listed:
         shown['retried_as'] = retried_as(job)
+        shown['children'] = children(job)
     for name in PREVIEWED:
         preview, truncated = json_preview(shown[name])
         shown[f'{name}_preview'], shown[f'{name}_truncated'] = \
@@ -97,6 +107,30 @@ def retried_as(job):
 
 #: How far back the chain of retries of a job is followed.
 MAX_RETRY_CHAIN = 20
+
+
+def children(job):
+    """The ids of the jobs it sent while it ran (a chain's next step, a
+    ``link``, a task sending another), oldest first; none before it ran
+    (so a job just started costs no query)."""
+    dbsession = object_session(job)
+    if dbsession is None or job.started_at is None:
+        return []
+    return dbsession.scalars(
+        children_query(job.id).with_only_columns(Job.id)).all()
+
+
+def group_json(summary):
+    """A group as one unit (:func:`.groups.group_summary`), its jobs as
+    a list of the API shows them."""
+    shown = {name: value for name, value in summary.items()
+             if name not in ('members', 'callback')}
+    shown['jobs'] = [job_json(job, listed=True)
+                     for job in summary['members']]
+    callback = summary['callback']
+    shown['callback'] = None if callback is None \
+        else job_json(callback, listed=True)
+    return shown
 
 
 def retry_chain(job):

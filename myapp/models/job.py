@@ -62,6 +62,9 @@ class Job(Base):
     #: The failed or revoked job this one started again (a retry from the
     #: API or the pages, :func:`myapp.jobs.actions.retry_job`).
     retry_of = Column(String(36))
+    #: The group (or chord) it belongs to, as Celery's ``group_id``: the
+    #: members of a group, and a chord's header and its callback.
+    group_id = Column(String(36))
     #: Runs lost with their worker (process killed, machine gone) and sent
     #: again (:mod:`myapp.jobs.leases`).
     lost_runs = Column(Integer, nullable=False, default=0,
@@ -103,6 +106,10 @@ class Job(Base):
         Index('ix_jobs_retry_of', 'retry_of',
               postgresql_where=retry_of.isnot(None),
               sqlite_where=retry_of.isnot(None)),
+        # The members of a group: only they have group_id.
+        Index('ix_jobs_group_id', 'group_id', 'created_at',
+              postgresql_where=group_id.isnot(None),
+              sqlite_where=group_id.isnot(None)),
     )
 
     def __repr__(self):
