@@ -23,6 +23,7 @@ def configure(config, ini_path):
     """Everything myapp adds to a configurator (``main`` and the HTTP
     benchmark's app, which adds one view of its own, both use it)."""
     config.include('pyramid_jinja2')
+    config.include('myapp.views.times')
     config.include('myapp.sessions')
     config.include('myapp.models')
     config.include('myapp.security')

@@ -10,6 +10,7 @@ import os
 
 import pytest
 import webtest
+from bs4 import BeautifulSoup
 from pyramid.paster import get_app
 
 from myapp.celery_integration import StartupError, celery_app
@@ -17,6 +18,7 @@ from myapp.jobs import presentation
 from myapp.jobs.inputs import MAX_BODY_BYTES
 from myapp.jobs.values import PREVIEW_CHARS
 from myapp.sessions import SECRET_VARIABLE, session_secret
+from myapp.views.times import time_html as when
 
 from .jobs_support import all_jobs, load_job, set_state
 from .support import PROJECT, write_ini
@@ -228,14 +230,18 @@ def test_a_failed_job_shows_its_error(pages):
     assert field(page, 'progress-block').has_attr('hidden')
 
 
-def test_pages_show_times_as_format_time_writes_them(pages, monkeypatch):
+def test_pages_show_times_as_the_when_filter_writes_them(pages):
+    """Each time is the filter's (myapp/views/times.py), of the API's
+    time (format_time) for it."""
     job_id = start(pages)
-    monkeypatch.setattr(presentation, 'format_time',
-                        lambda value: value and 'the formatted time')
+    created = pages.get(f'/api/jobs/{job_id}').json['created_at']
     for path in ('/jobs', f'/jobs/{job_id}'):
-        times = pages.get(path).html.find_all('time')
-        assert times and all(text(time) == 'the formatted time'
-                             for time in times)
+        shown = pages.get(path).html.find_all('time')
+        assert created in [time['datetime'] for time in shown]
+        for time in shown:
+            rendered = BeautifulSoup(str(when(time['datetime'])),
+                                     'html.parser').time
+            assert time == rendered
 
 
 def test_unknown_jobs_are_404_pages(pages):

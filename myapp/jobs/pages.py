@@ -117,11 +117,14 @@ def bulk_action(request):
     verb, done = BULK_ACTIONS[request.matched_route.name]
     params = filter_params(request, request.POST)
     try:
-        jobs, more = bulk_page_jobs(request, job_filter(params))
+        chosen = job_filter(params)
+        jobs, more = bulk_page_jobs(request, chosen)
     except ApiError as exc:
         request.response.status = exc.status
-        return {'verb': verb, 'done': done, 'filter': params, 'error': exc}
+        return {'verb': verb, 'done': done, 'filter': params, 'error': exc,
+                'filter_times': {}}
     values = {'verb': verb, 'done': done, 'filter': params, 'error': None,
+              'filter_times': filter_times(chosen),
               'count': len(jobs), 'more': more, 'result': None}
     if request.POST.get('confirmed') == 'yes':
         if verb == 'retry':
@@ -131,6 +134,14 @@ def bulk_action(request):
             acted, skipped = actions.revoke_jobs(request, jobs)
         values['result'] = {'acted': len(acted), 'skipped': skipped}
     return values
+
+
+def filter_times(chosen):
+    """The filter's ``after`` and ``until`` as the moments they were read
+    as (a form's time without an offset is in the app's zone), for the page
+    to show them as it shows every time."""
+    return {name: getattr(chosen, name) for name in ('after', 'until')
+            if getattr(chosen, name) is not None}
 
 
 def bulk_page_jobs(request, chosen):

@@ -38,19 +38,24 @@
     }
   }
 
-  // Times arrive formatted by the server (presentation.format_time).
+  // Times arrive as the API writes them (ISO 8601, in the app's zone) and
+  // are shown as the server shows them, by static/times.js; with
+  // data-relative, "3 s ago" too.
   function setTime(container, name, value) {
     var element = field(container, name);
-    if (!element) {
-      return;
+    if (!element || (element.querySelector('time') || {}).dateTime === value) {
+      return;  // unchanged: its "3 s ago" is times.js's to refresh
     }
-    if (value) {
+    if (!value) {
+      element.textContent = '—';
+    } else if (window.myappTimes) {
+      var nodes = window.myappTimes.render(value, element.hasAttribute('data-relative'));
+      element.replaceChildren.apply(element, nodes);
+    } else {
       var time = document.createElement('time');
       time.dateTime = value;
       time.textContent = value;
       element.replaceChildren(time);
-    } else {
-      element.textContent = '—';
     }
   }
 
@@ -82,6 +87,10 @@
     var error = job.error ? job.error.type + ': ' + job.error.message : '';
     // The dashboard's row: one cell.
     setText(container, 'outcome', succeeded ? result : error);
+    var outcome = field(container, 'outcome');
+    if (outcome) {
+      outcome.title = outcome.textContent;  // the whole of what is cut
+    }
     // The job page: a section each.
     setText(container, 'result', result);
     setHidden(container, 'result-block', !succeeded);
