@@ -15,6 +15,7 @@ this module's: its ini turns access control on.
 import datetime
 import json
 import re
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -25,12 +26,13 @@ from myapp import tokens
 from myapp.models import Job
 from myapp.models.types import utcnow
 
-from .browser_support import (DESKTOP, JOB_PAGE, PHONE, SCREENSHOTS, cut_off,
+from .browser_support import (DESKTOP, JOB_PAGE, PHONE, RUNNING, SCREENSHOTS,
+                              cut_off,
                               field, page_overflow, require_browser,
                               screenshot, served, set_viewport, shown,
                               sign_in, wait)
 from .jobs_support import FINISHED, transaction_of, wait_until
-from .support import write_ini
+from .support import RUN_QUEUE, write_ini
 
 try:
     from selenium.webdriver.common.by import By
@@ -341,6 +343,45 @@ def test_a_viewer_sees_no_retry_button_and_cannot_retry(console, browser):
     assert api_job(console, failed)['retried_as'] == []
 
 
+def test_the_workers_page_shows_the_worker_and_rescues_a_stuck_job(
+        console, browser):
+    as_role(browser, console, 'operator')
+    browser.get(f'{console.url}/workers')
+    hostname = RUNNING['worker'].argv[
+        RUNNING['worker'].argv.index('--hostname') + 1].replace(
+        '%h', socket.gethostname())
+    row = browser.find_element(By.CSS_SELECTOR,
+                               f'tr[data-worker="{hostname}"]')
+    assert row.find_element(By.CSS_SELECTOR, '[data-field=status]').text \
+        == 'online'
+    assert browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="'
+                                f'{RUN_QUEUE}"]').text.endswith(hostname)
+    assert_readable(time_of(row))
+
+    # A job left running by a worker that died.
+    stuck = put_job(console, 'STARTED', args=['stuck-', 'rescued'],
+                    worker='celery@died', started_at=utcnow())
+    browser.get(f'{console.url}/workers')
+    stuck_row = browser.find_element(By.CSS_SELECTOR,
+                                     f'table.stuck tr[data-job-id="{stuck}"]')
+    stuck_row.find_element(By.XPATH,
+                           './/button[text()="Cancel and retry"]').click()
+    wait(browser, lambda b: job_page_loaded(b, other_than=stuck))
+    wait(browser, lambda b: shown(b, 'state') == 'SUCCESS')
+    assert shown(browser, 'result') == '"stuck-rescued"'
+    assert api_job(console, stuck)['state'] == 'REVOKED'
+    browser.get(f'{console.url}/workers')
+    assert not browser.find_elements(
+        By.CSS_SELECTOR, f'table.stuck tr[data-job-id="{stuck}"]')
+
+    # A viewer sees the same page, without the buttons.
+    put_job(console, 'STARTED', worker='celery@died', started_at=utcnow())
+    as_role(browser, console, 'viewer')
+    browser.get(f'{console.url}/workers')
+    assert browser.find_elements(By.CSS_SELECTOR, 'table.stuck tr[data-job-id]')
+    assert not browser.find_elements(By.CSS_SELECTOR, 'main form')
+
+
 @pytest.mark.parametrize('size', [DESKTOP, PHONE], ids=['1280', '390'])
 def test_no_page_scrolls_sideways_and_nothing_is_cut(console, browser,
                                                      long_jobs, size):
@@ -357,6 +398,7 @@ def test_no_page_scrolls_sideways_and_nothing_is_cut(console, browser,
                  '[data-field=error-message]'),
                 ('/schedules', 'main > p, main > h1'),
                 ('/schedules/nightly-sum', '.job-details dd'),
+                ('/workers', 'main > p, main h2'),
                 ('/', 'main > p'), ('/login', 'main > p')):
             browser.get(console.url + path)
             assert page_overflow(browser) <= 0, (size, path)
@@ -442,3 +484,5 @@ def test_screenshots_of_each_page(console, browser):
     screenshot(browser, f'{console.url}/jobs', 'jobs')
     screenshot(browser, f'{console.url}/jobs/{failed}', 'job')
     screenshot(browser, f'{console.url}/schedules', 'schedules')
+    put_job(console, 'PROGRESS', worker='celery@died', started_at=utcnow())
+    screenshot(browser, f'{console.url}/workers', 'workers')

@@ -153,3 +153,49 @@ def test_a_group_and_a_chord_are_one_unit(canvas_site):
             shown['callback']['id'], shown['callback']['result']) == (
         'chord', 3, 'SUCCESS', total.id, 6)
     assert api.get(f'/api/jobs/{total.id}').json['group_id'] == header_id
+
+
+# -- the pages ---------------------------------------------------------------
+
+def test_the_job_page_links_parent_children_and_group(api):
+    put_job(api.app, 'parent', state='SUCCESS', started_at=utcnow())
+    put_job(api.app, 'child-1', origin='task:parent', parent_id='parent',
+            group_id='g-4', options={'group_index': 0})
+    page = api.get('/jobs/parent')
+    assert page.html.find(attrs={'data-field': 'children'}).a['href'] \
+        .endswith('/jobs/child-1')
+    child = api.get('/jobs/child-1')
+    assert child.html.find(attrs={'data-field': 'parent'})['href'] \
+        .endswith('/jobs/parent')
+    group_link = child.html.find(attrs={'data-field': 'group'})
+    assert group_link.a['href'].endswith('/groups/g-4')
+    assert 'PENDING' in group_link.text
+
+
+def test_a_parent_that_is_no_job_is_not_linked(api):
+    # A chord's callback: Celery's chord_unlock sent it.
+    put_job(api.app, 'callback', origin='task:chord-unlock-id',
+            parent_id='chord-unlock-id', group_id='c-3')
+    page = api.get('/jobs/callback')
+    assert page.html.find(attrs={'data-field': 'parent'}) is None
+    assert 'task:chord-unlock-id' in page.text
+
+
+def test_the_group_page_shows_the_unit(api):
+    for index in range(2):
+        put_job(api.app, f'head-{index}', state='SUCCESS', group_id='c-4',
+                options={'group_index': index, 'chord': {
+                    'task': 'myapp.tasks.xsum',
+                    'options': {'task_id': 'body-4'}}})
+    page = api.get('/groups/c-4')
+    assert page.html.find(attrs={'data-field': 'group-state'}).text == \
+        'STARTED'
+    assert len(page.html.select('tr[data-job-id]')) == 2
+    assert 'body-4' in page.html.find(
+        attrs={'data-field': 'callback-to-come'}).text
+    put_job(api.app, 'body-4', state='SUCCESS', group_id='c-4')
+    page = api.get('/groups/c-4')
+    assert page.html.find(attrs={'data-field': 'group-state'}).text == \
+        'SUCCESS'
+    assert len(page.html.select('tr[data-job-id]')) == 3
+    api.get('/groups/nothing-here', status=404)

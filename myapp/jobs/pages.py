@@ -21,7 +21,8 @@ from .errors import ApiError
 from .inputs import (FILTER_FIELDS, JOB_ID, MAX_BULK_JOBS, StartRequest,
                      cursor, job_filter)
 from .pagination import page_query
-from .presentation import (RECENT_JOBS, job_for_page, recent_jobs,
+from .groups import group_summary, members_query
+from .presentation import (RECENT_JOBS, children, job_for_page, recent_jobs,
                            redirect, retried_as, retry_chain, startable_tasks,
                            state_counts)
 
@@ -193,6 +194,14 @@ def job_page_values(request, job, error=None):
     shown = job_for_page(job)
     shown['retried_as'] = retried_as(job)
     shown['retry_chain'] = retry_chain(job)
+    shown['children'] = children(job)
+    # A chord's callback names Celery's chord_unlock as its parent: a task
+    # of Celery's own, not a job.
+    shown['parent_recorded'] = job.parent_id is not None and \
+        request.dbsession.get(Job, job.parent_id) is not None
+    shown['group'] = None if job.group_id is None else group_summary(
+        job.group_id, request.dbsession.scalars(
+            members_query(job.group_id)).all())
     # The API leaves it out; the pages are the operators'.
     shown['traceback'] = job.error_traceback
     return {
@@ -200,6 +209,26 @@ def job_page_values(request, job, error=None):
         'error': error,
         'job_api_url': request.route_url('api.job', id=job.id),
     }
+
+
+GROUP_PAGE = 'myapp:templates/group.jinja2'
+
+
+@view_config(route_name='group', request_method='GET', renderer=GROUP_PAGE)
+def group_page(request):
+    """A group or chord as one unit (``GET /api/groups/ID``'s page); 404
+    if no job is in it."""
+    group_id = request.matchdict['id']
+    jobs = request.dbsession.scalars(members_query(group_id)).all() \
+        if JOB_ID.fullmatch(group_id) else []
+    if not jobs:
+        raise HTTPNotFound()
+    summary = group_summary(group_id, jobs)
+    return {'group': summary,
+            'members': [job_for_page(job) for job in summary['members']],
+            'callback': None if summary['callback'] is None
+            else job_for_page(summary['callback']),
+            'group_api_url': request.route_url('api.group', id=group_id)}
 
 
 def find_job(request):
