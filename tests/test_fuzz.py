@@ -114,10 +114,14 @@ def job_ids(draw, known):
 FIXED_PATHS = st.sampled_from([
     '/', '/jobs', '/api/jobs', '/api/tasks', '/api/schedules', '/schedules',
     '/seed/add', '/api', '/api/', '/static/myapp.css', '/static/jobs.js',
-    '/health', '/login', '/api/jobs/retry', '/api/jobs/revoke'])
+    '/health', '/login', '/api/jobs/retry', '/api/jobs/revoke',
+    '/workers', '/api/workers', '/api/queues', '/api/jobs/stuck', '/metrics',
+    '/api/openapi.json'])
 ID_PATHS = st.sampled_from(['/jobs/{}', '/jobs/{}/cancel', '/jobs/{}/retry',
                             '/api/jobs/{}', '/api/jobs/{}/revoke',
-                            '/api/jobs/{}/retry', '/seed/add/{}'])
+                            '/api/jobs/{}/retry', '/seed/add/{}',
+                            '/api/groups/{}', '/groups/{}',
+                            '/workers/stuck/{}/rerun'])
 #: A periodic job's name: the one there is, one that fits, or anything.
 SCHEDULE_NAMES = st.one_of(st.sampled_from(['daily', 'nightly', 'a.b-c_1']),
                            ODD_SEGMENT)
@@ -404,6 +408,7 @@ KINDS = st.sampled_from(['start', 'start', 'start', 'revoke', 'list', 'form',
 METHODS = st.sampled_from(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD',
                            'OPTIONS', 'GET'])
 FORM_PATHS = st.sampled_from(['/jobs', '/seed/add', '/jobs/{}/cancel',
+                              '/workers/stuck/{}/rerun',
                               '/schedules', '/schedules/{}',
                               '/schedules/{}/enabled', '/schedules/{}/run',
                               '/schedules/{}/delete'])
