@@ -94,6 +94,8 @@ def test_a_viewer_may_look_but_not_act(secured, published):
         {'jobs': [], 'next': None}
     assert client.get('/api/tasks', headers=viewer).status_int == 200
     assert client.get('/api/schedules', headers=viewer).status_int == 200
+    for path in ('/api/workers', '/api/queues', '/api/jobs/stuck'):
+        assert client.get(path, headers=viewer).status_int == 200, path
     refused = [
         client.post_json('/api/jobs', ADD, headers=viewer, status=403),
         client.post_json('/api/jobs/x/revoke', {}, headers=viewer,
@@ -247,6 +249,28 @@ def test_every_response_has_the_security_headers(api, path, status):
 
 
 # -- myapp_tokens ------------------------------------------------------------
+
+def test_every_view_that_acts_needs_the_operator_permission(secured):
+    """Every view of a method that changes something (POST, PATCH,
+    DELETE, PUT) is ``permission=OPERATE``, but signing in and out."""
+    client, _ = secured
+    introspector = client.app.registry.introspector
+    acting = []
+    for view in introspector.get_category('views'):
+        item = view['introspectable']
+        methods = item['request_methods'] or ()
+        if isinstance(methods, str):
+            methods = (methods,)
+        if not {'POST', 'PATCH', 'DELETE', 'PUT'} & set(methods) \
+                or item['route_name'] in ('login', 'logout'):
+            continue
+        permissions = [related['value'] for related in view['related']
+                       if related.category_name == 'permissions']
+        acting.append((item['route_name'], permissions))
+    assert acting and all(permissions == ['operate']
+                          for _, permissions in acting), acting
+    assert 'workers.rerun' in dict(acting)
+
 
 def test_myapp_tokens_makes_lists_and_revokes(secured, secured_ini, capsys):
     client, _ = secured
