@@ -34,6 +34,7 @@ def configure(config, ini_path):
     config.include('myapp.workers')
     config.include('myapp.tasks')
     config.include('myapp.monitoring')
+    config.include('myapp.openapi')
     config.include('myapp.routes')
     config.scan('myapp.views')
 

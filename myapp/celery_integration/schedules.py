@@ -12,7 +12,7 @@ import json
 from typing import NamedTuple, Optional
 
 import pytz
-from celery.schedules import BaseSchedule, crontab, solar
+from celery.schedules import BaseSchedule, crontab, maybe_schedule, solar
 from celery.utils.time import timezone as celery_zones
 
 from .errors import ConfigError, suggest
@@ -135,8 +135,12 @@ def checked_definition(error, values):
     check_options(error, values.get('options', {}))
     definition = Definition(**values)
     try:
-        definition.celery_schedule()
-    except (TypeError, ValueError) as exc:
+        # Asked once when it is next due: a time Python's dates cannot
+        # hold (a date before year 1 in UTC, an interval of a billion
+        # days) overflows there, and is refused here, not in beat.
+        maybe_schedule(definition.celery_schedule()).is_due(
+            datetime.datetime.now(datetime.timezone.utc))
+    except (TypeError, ValueError, OverflowError) as exc:
         raise error('schedule', f'not a valid {kind} schedule: {exc}',
                     f'for example {EXAMPLES[kind]}') from None
     return definition
@@ -306,6 +310,10 @@ def build_solar(value, zone=None, app=None):
     missing = [key for key in SOLAR_FIELDS if key not in value]
     if missing:
         raise ValueError(f'missing {", ".join(missing)}')
+    for key in ('latitude', 'longitude'):
+        # float(True) is 1.0: a boolean is no coordinate.
+        if isinstance(value[key], bool):
+            raise ValueError(f'"{key}" must be a number, not {value[key]}')
     return solar(value['event'], float(value['latitude']),
                  float(value['longitude']), app=app)
 

@@ -415,20 +415,30 @@ def filter_text(name, value):
 
 def filter_time(name, value):
     """An ISO 8601 time (``2026-12-06T08:00:00+09:00``); one without an
-    offset is read in the app's zone, as the pages show times."""
+    offset is read in the app's zone, as the pages show times.  The
+    database compares in UTC: a time UTC cannot hold
+    (``0001-01-01T00:00:00+05:00``) is refused here, not a 500 there."""
     try:
         moment = datetime.datetime.fromisoformat(value) \
             if isinstance(value, str) else None
-    except ValueError:
+        if moment is not None:
+            moment = in_app_zone(moment)
+            moment.astimezone(UTC)  # OverflowError if UTC cannot hold it
+    except (ValueError, OverflowError):
         moment = None
     if moment is None:
         raise invalid(name, 'an ISO 8601 time, e.g. '
                       '"2026-12-06T08:00:00+09:00"')
-    if moment.tzinfo is None:
-        zone = celery_app.timezone
-        moment = zone.localize(moment) if hasattr(zone, 'localize') \
-            else moment.replace(tzinfo=zone)
     return moment
+
+
+def in_app_zone(moment):
+    """``moment`` as it is, or read in the app's zone if it has none."""
+    if moment.tzinfo is not None:
+        return moment
+    zone = celery_app.timezone
+    return zone.localize(moment) if hasattr(zone, 'localize') \
+        else moment.replace(tzinfo=zone)
 
 
 def single_values(query, names):
