@@ -105,6 +105,9 @@ def test_the_dashboard_follows_its_unfinished_jobs(site, browser):
 def test_seed_add_moves_from_pending_to_success_on_reload(site, browser):
     browser.get(f'{site}/seed/add')
     browser.find_element(By.CSS_SELECTOR, 'main form button').click()
+    # The click only starts the form's POST: a refresh before the redirect
+    # arrives would cancel it, and nothing would be queued.
+    wait(browser, lambda b: b.current_url.startswith(f'{site}/seed/add/'))
 
     def reloaded_until_ready(browser):
         browser.refresh()
