@@ -5,6 +5,7 @@ import contextlib
 import datetime
 import time
 
+from celery.app.trace import build_tracer
 from pyramid.paster import get_app
 from sqlalchemy import delete, select
 
@@ -33,6 +34,18 @@ def transaction_of(app):
     journal.flush()
     with request_in_transaction(app.registry) as request:
         yield request
+
+
+def run_as_worker(task, job_id, args, **request):
+    """Run ``task`` as a worker's pool process does (Celery's tracer, not
+    eager as ``Task.apply`` is), in this process; its trace's result."""
+    tracer = build_tracer(task.name, task, app=task.app,
+                          hostname='w1@host')
+    request = {'id': job_id, 'task': task.name, 'args': list(args),
+               'kwargs': {}, 'hostname': 'w1@host', 'retries': 0,
+               'is_eager': False, 'delivery_info': {'redelivered': False},
+               **request}
+    return tracer(job_id, list(args), {}, request)
 
 
 def load_job(app, job_id):

@@ -8,7 +8,7 @@ from myapp import tasks
 from myapp.jobs import journal, lifecycle
 from myapp.models.types import utcnow
 
-from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, load_job,
+from .jobs_support import (FAIL_FAST, UNREACHABLE_BROKER, load_job, put_job,
                            transaction_of)
 from .support import write_ini
 
@@ -82,6 +82,63 @@ def test_what_cannot_be_written_is_kept_and_bounded(app, monkeypatch):
     current = journal.Journal(app.registry['dbsession_factory'])
     monkeypatch.setattr(journal, 'MAX_PENDING', 3)
     current.keep({str(n): {'id': str(n)} for n in range(5)},
-                 {'m': utcnow()})
+                 {'m': {'job_id': 'm', 'at': utcnow()}},
+                 {str(n): {'job_id': str(n)} for n in range(4)})
     assert list(current.rows) == ['2', '3', '4'] and list(current.marks) == \
-        ['m']
+        ['m'] and list(current.successes) == ['1', '2', '3']
+
+
+@pytest.mark.services
+def test_two_journals_writing_the_same_rows_do_not_deadlock(
+        tmp_path, postgres_database):
+    """A sender's journal marks rows sent while a worker's writes their
+    successes: each takes its rows' locks in the order of their ids, so
+    neither waits on the other in a cycle (PostgreSQL would kill one)."""
+    import threading
+
+    from pyramid.paster import get_app
+    from sqlalchemy import delete as sqlalchemy_delete
+    from sqlalchemy import update
+
+    from myapp.models import Job
+
+    pg_app = get_app(write_ini(tmp_path, broker='memory',
+                               database='postgresql'))
+    factory = pg_app.registry['dbsession_factory']
+    ids = [f'deadlock-{n:03}' for n in range(200)]
+    try:
+        for job_id in ids:
+            put_job(pg_app, job_id, sent_at=None)
+        for attempt in range(10):
+            with transaction_of(pg_app) as request:
+                request.dbsession.execute(
+                    update(Job).where(Job.id.in_(ids)).values(sent_at=None))
+            sender = journal.Journal(factory, interval=3600)
+            worker = journal.Journal(factory, interval=3600)
+            for job_id in ids:  # the orders in which each learnt them
+                sender.sent(job_id, utcnow())
+            for job_id in reversed(ids):
+                worker.succeeded(job_id, 5, utcnow())
+            failures = []
+
+            def flush(current):
+                try:
+                    for _ in range(3):
+                        current.flush()
+                except Exception as exc:
+                    failures.append(exc)
+
+            threads = [threading.Thread(target=flush, args=(current,))
+                       for current in (sender, worker)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert failures == [], f'attempt {attempt}: {failures[0]}'
+        job = load_job(pg_app, ids[0])
+        assert (job.state, job.result) == ('SUCCESS', 5) and job.sent_at
+    finally:
+        with transaction_of(pg_app) as request:
+            request.dbsession.execute(
+                sqlalchemy_delete(Job).where(Job.id.in_(ids)))
+        factory.kw['bind'].dispose()

@@ -87,6 +87,33 @@ def test_a_live_run_is_left_alone_and_not_started_twice(app, published):
     assert load_job(app, job_id).state == 'STARTED'
 
 
+def test_a_lost_run_whose_success_is_in_the_result_backend_succeeds(
+        app, published):
+    """Its process died after the run, before the journal wrote SUCCESS:
+    the result backend has it, so the job is not run again."""
+    job_id = running(app)
+    tasks.add.backend.mark_as_done(job_id, 3)
+    published.clear()
+    assert sweep() == 0 and published == []
+    job = load_job(app, job_id)
+    assert (job.state, job.result, job.lease_expires_at) == \
+        ('SUCCESS', 3, None)
+
+
+def test_a_lost_run_is_sent_again_when_the_backend_cannot_say(
+        app, published, monkeypatch):
+    job_id = running(app)
+    tasks.add.backend.mark_as_done(job_id, 3)
+
+    def unreachable(task_id, cache=True):
+        raise ConnectionError('the result backend is away')
+
+    monkeypatch.setattr(tasks.add.backend, 'get_task_meta', unreachable)
+    published.clear()
+    assert sweep() == 1 and published == [job_id]
+    assert load_job(app, job_id).state == 'PENDING'
+
+
 def test_a_task_that_must_not_run_twice_fails_instead(app, published):
     job_id = running(app, charge_card, (10,))
     published.clear()

@@ -18,7 +18,8 @@ from myapp.jobs import journal, lifecycle
 from myapp.models import Job
 from myapp.models.types import utcnow
 
-from .jobs_support import all_jobs, load_job, set_state, transaction_of
+from .jobs_support import (all_jobs, load_job, run_as_worker, set_state,
+                           transaction_of)
 
 calls = []
 
@@ -340,3 +341,50 @@ def test_on_postgresql_a_job_no_sender_recorded_is_recorded_and_run_once(
                                    unrecorded) == expected, delivery
     job = load_job(pg_app, job_id)
     assert (job.state, job.origin) == ('STARTED', 'worker:w1@host')
+
+
+# -- a worker's run that wrote nothing ------------------------------------
+
+@pytest.fixture
+def held_journal(app):
+    """The app's journal in this process, writing only when told to."""
+    current = journal.Journal(app.registry['dbsession_factory'],
+                              interval=3600)
+    app.registry[journal.JOURNAL] = current
+    return current
+
+
+def test_the_success_of_a_run_that_wrote_nothing_goes_to_the_journal(
+        app, held_journal):
+    job_id = tasks.add.apply_async((2, 3)).id
+    trace = run_as_worker(tasks.add, job_id, (2, 3))
+    assert trace.retval == 5
+    # Claimed at once; its success waits in the journal, the result is in
+    # the result backend (from where a lost success is recovered).
+    assert job_id in held_journal.successes
+    assert load_job(app, job_id).state == 'STARTED'
+    assert tasks.add.AsyncResult(job_id).get(timeout=5) == 5
+    held_journal.flush()
+    job = load_job(app, job_id)
+    assert (job.state, job.result, job.lease_expires_at) == \
+        ('SUCCESS', 5, None)
+    assert job.finished_at >= job.started_at
+
+
+@pytest.mark.parametrize('options', [
+    {'ignore_result': True},  # the backend will not have it
+])
+def test_a_success_the_backend_will_not_keep_is_written_at_once(
+        app, held_journal, options):
+    job_id = tasks.add.apply_async((2, 3)).id
+    run_as_worker(tasks.add, job_id, (2, 3), **options)
+    assert held_journal.successes == {}
+    assert load_job(app, job_id).state == 'SUCCESS'
+
+
+def test_a_run_that_wrote_commits_its_success_with_its_writes(
+        app, held_journal):
+    job_id = tasks.record_sum.apply_async(([2, 3],)).id
+    run_as_worker(tasks.record_sum, job_id, ([2, 3],))
+    assert held_journal.successes == {}
+    assert load_job(app, job_id).state == 'SUCCESS'

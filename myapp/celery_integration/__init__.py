@@ -21,10 +21,10 @@ loaded when first used, and the Celery signal handlers are connected by
 import importlib
 
 from .errors import ConfigError, StartupError
-from .events import (TaskEnqueued, TaskFailed, TaskLost, TaskProgress,
-                     TaskRetrying, TaskRevoked, TaskSendFailed, TaskSent,
-                     TaskStarted, TaskSucceeded, WorkerReady,
-                     WorkerStopping)
+from .events import (PoolProcessStopping, TaskEnqueued, TaskFailed,
+                     TaskLost, TaskProgress, TaskRetrying, TaskRevoked,
+                     TaskSendFailed, TaskSent, TaskStarted, TaskSucceeded,
+                     WorkerReady, WorkerStopping)
 from .origin import Origin
 
 #: Names loaded on first use (PEP 562), and the module each comes from.
@@ -43,7 +43,7 @@ __all__ = [
     'TaskEnqueued', 'TaskSent', 'TaskSendFailed', 'TaskStarted',
     'TaskProgress', 'TaskRetrying', 'TaskSucceeded', 'TaskFailed',
     'TaskLost', 'TaskRevoked', 'WorkerReady', 'WorkerStopping',
-    *LAZY_NAMES,
+    'PoolProcessStopping', *LAZY_NAMES,
 ]
 
 

@@ -23,8 +23,8 @@ from pyramid.paster import setup_logging
 from .app import celery_app, pyramid_celery
 from .beatlock import BeatAlreadyRunning, hold_beat_lock, needs_machine_lock
 from .errors import ConfigError, StartupError
-from .events import (TaskFailed, TaskLost, TaskRevoked, WorkerReady,
-                     WorkerStopping, notify_in_own_transaction)
+from .events import (PoolProcessStopping, TaskFailed, TaskLost, TaskRevoked,
+                     WorkerReady, WorkerStopping, notify_in_own_transaction)
 from .origin import Origin
 from .kombu_fixes import guard_redis_channel_close
 from .schedules import check_beat_schedule, check_routes
@@ -207,6 +207,13 @@ def announce_worker_stopping(sender=None, **kwargs):
                               worker=sender)
 
 
+def announce_pool_process_stopping(pid=None, **kwargs):
+    """Celery's worker_process_shutdown, in the pool process that exits
+    (by ``os._exit``: no ``atexit`` handler runs there)."""
+    notify_in_own_transaction(celery_app.conf.get('PYRAMID_REGISTRY'),
+                              PoolProcessStopping, None, worker=pid)
+
+
 def announce_revoked(request=None, terminated=False, expired=False,
                      **kwargs):
     """Celery's task_revoked, in the worker's main process."""
@@ -250,6 +257,7 @@ SIGNAL_HANDLERS = (
     (signals.beat_init, one_beat_per_ini),
     (signals.worker_ready, announce_worker_ready),
     (signals.worker_shutdown, announce_worker_stopping),
+    (signals.worker_process_shutdown, announce_pool_process_stopping),
     (signals.task_revoked, announce_revoked),
     (signals.task_failure, announce_lost_or_timed_out),
     (signals.task_rejected, announce_refused),

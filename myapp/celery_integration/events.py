@@ -104,7 +104,15 @@ class TaskRetrying(TaskEvent):
 
 class TaskSucceeded(TaskEvent):
     """It returned ``result``; notified in its transaction, just before
-    the commit (a failing commit makes it a failure after all)."""
+    the commit (a failing commit makes it a failure after all).
+
+    ``result_kept`` is true when Celery stores the result, right after
+    the commit, in a backend that keeps it (not ``rpc://``, not
+    ``ignore_result``, not run in-process): whoever finds the run lost
+    later can read its outcome there (:func:`.results.stored_success`), so
+    a subscriber may record the success off the run's path."""
+
+    result_kept = False
 
 
 class TaskFailed(TaskEvent):
@@ -151,6 +159,13 @@ class WorkerReady(WorkerEvent):
 
 class WorkerStopping(WorkerEvent):
     """A worker is shutting down (a warm or cold stop, not a crash)."""
+
+
+class PoolProcessStopping(WorkerEvent):
+    """A worker's pool process is exiting (the worker stops, or the process
+    ran its ``--max-tasks-per-child``): in that process, the last moment
+    to write what it kept in memory.  ``hostname`` is None (Celery's
+    signal does not say), ``worker`` the process's pid."""
 
 
 def has_subscribers(registry, event_class):

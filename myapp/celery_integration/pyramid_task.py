@@ -43,6 +43,7 @@ from .events import (TaskEnqueued, TaskFailed, TaskProgress, TaskRetrying,
                      TaskRevoked, TaskSendFailed, TaskSent, TaskStarted,
                      TaskSucceeded, has_subscribers, notify_in_own_transaction)
 from .origin import Origin
+from .results import keeps_results
 from .transient import transient_error_test
 
 log = logging.getLogger(__name__)
@@ -196,10 +197,18 @@ class PyramidTask(celery.Task):
                 if succeed:
                     self.check_result(result)
                     self.registry.notify(TaskSucceeded(
-                        request, self.name, self.request.id, result=result))
+                        request, self.name, self.request.id, result=result,
+                        result_kept=self.result_kept()))
                 return result
         finally:
             env['closer']()
+
+    def result_kept(self):
+        """Will Celery store this run's result where it stays readable
+        (see :class:`TaskSucceeded`)?"""
+        return not (self.request.is_eager or self.ignore_result
+                    or self.request.ignore_result) \
+            and keeps_results(self.backend)
 
     def check_result(self, result):
         """Fail now, with the reason, on a result the backend and the job

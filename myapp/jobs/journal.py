@@ -1,9 +1,10 @@
-"""The journal: job rows and ``sent_at`` marks written in batches, off the
-sender's path.
+"""The journal: job rows, ``sent_at`` marks and successes written in
+batches, off the sender's and the worker's paths.
 
-A send outside a transaction (pshell, scripts, beat) and the mark that the
-broker took a message (after any send) need no transaction of their own:
-what they record is already safe elsewhere.
+A send outside a transaction (pshell, scripts, beat), the mark that the
+broker took a message (after any send), and the success of a run that
+wrote nothing need no transaction of their own: what they record is
+already safe elsewhere.
 
 * The job row of a send outside a transaction: if the process dies before
   the journal writes it, the worker records the job as it starts it (the
@@ -14,6 +15,11 @@ what they record is already safe elsewhere.
 * ``sent_at``: if it is lost, the outbox's sweeper sends the job again after
   its grace period, and the second delivery does not run (starting a job is
   a compare-and-set).
+* The success of a run that wrote nothing to the database, when Celery
+  keeps its result (``TaskSucceeded.result_kept``): if the process dies
+  before the journal writes it, the job's lease expires, and the sweeper
+  finds the success in the result backend and records it
+  (:func:`.leases.recover_lost_runs`) instead of running the job again.
 
 So a send costs what Celery's does, plus a dict in memory; a thread writes
 what gathered every :data:`INTERVAL` seconds, in one transaction.  The
@@ -29,7 +35,9 @@ import weakref
 from sqlalchemy import bindparam, func, update
 
 from ..models.job import Job
+from . import lifecycle
 from .lifecycle import DIALECT_INSERTS
+from .values import jsonable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class Journal:
         self.pid = os.getpid()
         self.rows = {}   # job id: column values, to insert
         self.marks = {}  # job id: sent_at, for rows already written
+        self.successes = {}  # job id: success() parameters
         self.lock = threading.Lock()
         self.writing = threading.Lock()
         self.wakeup = threading.Event()
@@ -73,7 +82,14 @@ class Journal:
             if row is not None:
                 row['sent_at'] = at
             else:
-                self.marks[job_id] = at
+                self.marks[job_id] = {'job_id': job_id, 'at': at}
+        self.wakeup.set()
+
+    def succeeded(self, job_id, result, at):
+        """Record soon that the job succeeded with ``result`` at ``at``."""
+        with self.lock:
+            self.successes[job_id] = {'job_id': job_id,
+                                      'result': jsonable(result), 'now': at}
         self.wakeup.set()
 
     def run(self):
@@ -83,8 +99,9 @@ class Journal:
             try:
                 self.flush()
             except Exception:  # the database is away: keep, retry
-                log.exception('job history: %d rows and %d marks not '
-                              'written yet', len(self.rows), len(self.marks))
+                log.exception('job history: %d rows, %d marks and %d '
+                              'successes not written yet', len(self.rows),
+                              len(self.marks), len(self.successes))
                 self.wakeup.wait(1)
 
     def stop_gathering(self):
@@ -92,27 +109,36 @@ class Journal:
         self.wakeup.clear()
 
     def flush(self):
-        """Write what gathered, now, in one transaction."""
+        """Write what gathered, now: rows, then marks, then successes, each
+        in a transaction of its own that takes its rows' locks in the
+        order of their ids.  Two journals (a sender's, a worker's) may
+        write the same rows at once; locking in one order, they cannot
+        deadlock."""
         with self.writing:
             with self.lock:
-                rows, self.rows = self.rows, {}
-                marks, self.marks = self.marks, {}
-            if not rows and not marks:
-                return
-            try:
-                with self.session_factory() as dbsession, dbsession.begin():
-                    write_rows(dbsession, list(rows.values()))
-                    write_marks(dbsession, marks)
-            except Exception:
-                self.keep(rows, marks)
-                raise
+                taken = [self.rows, self.marks, self.successes]
+                self.rows, self.marks, self.successes = {}, {}, {}
+            for step, write in enumerate((write_rows, write_marks,
+                                          write_successes)):
+                if not taken[step]:
+                    continue
+                try:
+                    with self.session_factory() as dbsession, \
+                            dbsession.begin():
+                        write(dbsession, [taken[step][job_id]
+                                          for job_id in sorted(taken[step])])
+                except Exception:
+                    self.keep(*[pending if number >= step else {}
+                                for number, pending in enumerate(taken)])
+                    raise
 
-    def keep(self, rows, marks):
+    def keep(self, rows, marks, successes):
         """Put back what could not be written, under the bound."""
         with self.lock:
             self.rows = {**rows, **self.rows}
             self.marks = {**marks, **self.marks}
-            for pending in (self.rows, self.marks):
+            self.successes = {**successes, **self.successes}
+            for pending in (self.rows, self.marks, self.successes):
                 for job_id in list(pending)[:len(pending) - MAX_PENDING]:
                     del pending[job_id]
 
@@ -150,8 +176,12 @@ def write_marks(dbsession, marks):
         dbsession.connection().execute(
             update(jobs).where(jobs.c.id == bindparam('job_id'),
                                jobs.c.sent_at.is_(None))
-            .values(sent_at=bindparam('at')),
-            [{'job_id': job_id, 'at': at} for job_id, at in marks.items()])
+            .values(sent_at=bindparam('at')), marks)
+
+
+def write_successes(dbsession, successes):
+    if successes:  # lifecycle.succeed()'s statement, many parameter sets
+        dbsession.connection().execute(lifecycle.success(), successes)
 
 
 _journals = weakref.WeakSet()  # every Journal of this process

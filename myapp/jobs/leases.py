@@ -13,7 +13,9 @@ job, :func:`.lifecycle.start`):
 * a run whose lease has expired is lost: :func:`recover_lost_runs` (the
   sweeper, in every worker and in the ``send_unsent`` task) sends its job
   again through the outbox, or fails it when its task says it must not run
-  twice (``rerun_if_lost = False``) or it was lost too often;
+  twice (``rerun_if_lost = False``) or it was lost too often; unless the
+  result backend holds its success (a run whose SUCCESS the journal had
+  not written yet, :mod:`.journal`), which it then records;
 * while the lease is alive, a copy of the message (redelivered by the
   broker, or sent again) does not start a second run.
 
@@ -29,6 +31,7 @@ import weakref
 from billiard.exceptions import WorkerLostError
 
 from ..celery_integration import celery_app
+from ..celery_integration.results import stored_success
 from . import lifecycle, outbox
 from .durations import configure_seconds
 
@@ -62,6 +65,15 @@ def recover_lost_runs(dbsession, limit=outbox.BATCH_SIZE):
     lost = []
     for job_id, task_name, worker in lifecycle.expired_leases(dbsession,
                                                               limit):
+        success = success_in_backend(job_id)
+        if success is not None:
+            # It ran to the end; its process died before the journal
+            # wrote its SUCCESS.
+            lifecycle.succeed(dbsession, job_id, success[0])
+            log.info('job %s (%s): its run on %s succeeded (its result is '
+                     'in the result backend); recorded', job_id, task_name,
+                     worker)
+            continue
         reason = WorkerLostError(
             f'its run on {worker} stopped extending its lease (the worker '
             'or its machine died)')
@@ -74,6 +86,19 @@ def recover_lost_runs(dbsession, limit=outbox.BATCH_SIZE):
             log.warning('job %s (%s): its run on %s was lost: %s', job_id,
                         task_name, worker, reason)
     return send_again(dbsession, lost)
+
+
+def success_in_backend(job_id):
+    """``(result,)`` if Celery's result backend holds the job's success
+    (:mod:`.journal`), else None; None too when the backend cannot be
+    asked (the run is then lost, as without it)."""
+    try:
+        return stored_success(celery_app.backend, job_id)
+    except Exception as exc:
+        log.warning('job %s: the result backend could not be asked whether '
+                    'its run succeeded: %s: %s', job_id, type(exc).__name__,
+                    exc)
+        return None
 
 
 def send_again(dbsession, job_ids):

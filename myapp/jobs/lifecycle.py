@@ -11,7 +11,8 @@ import datetime
 import functools
 
 import sqlalchemy.exc
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import (bindparam, func, literal, literal_column, select,
+                        update)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..celery_integration import Origin
@@ -113,13 +114,21 @@ def start(dbsession, job_id, worker, retries, unrecorded=None, lease=LEASE,
 def startable(retries, now):
     """The jobs that a run, attempt ``retries``, may claim at ``now``."""
     # Waiting, and not a stale copy of an attempt that already failed.
-    waiting = Job.state.in_(WAITING) & (Job.retries <= retries)
+    waiting = state_in(WAITING) & (Job.retries <= retries)
     # A task's own self.retry() sends the retry before TaskRetrying is
     # recorded; a later attempt is not a duplicate.
-    retried = Job.state.in_(RUNNING) & (Job.retries < retries)
+    retried = state_in(RUNNING) & (Job.retries < retries)
     # The run that held it is dead.
-    orphaned = Job.state.in_(RUNNING) & (Job.lease_expires_at < now)
+    orphaned = state_in(RUNNING) & (Job.lease_expires_at < now)
     return waiting | retried | orphaned
+
+
+def state_in(states):
+    """``jobs.state IN (...)`` with the states (constants of
+    :mod:`myapp.models.job`) written into the SQL: a list of values would
+    be bound parameters that SQLAlchemy expands on every execution of a
+    statement otherwise built once."""
+    return Job.state.in_([literal_column(f"'{state}'") for state in states])
 
 
 #: What a claim sets, as bound parameters' names.

@@ -5,18 +5,21 @@ lifecycle events (:mod:`myapp.celery_integration.events`) keep its row.
 commits with the view's own writes, or not at all; ``TaskSucceeded`` in the
 task's, so its SUCCESS commits with the task's writes; the other events
 each arrive in a short transaction of their own.  The row of a job sent
-outside a transaction, and every ``sent_at``, are written in batches by
-the journal (:mod:`.journal`): a send costs no transaction.
+outside a transaction, every ``sent_at``, and the SUCCESS of a run that
+wrote nothing (when the result backend keeps its result) are written in
+batches by the journal (:mod:`.journal`): a send costs no transaction, and
+such a run only its claim.
 
 A run holds a lease on its row while it runs (:mod:`.leases`); each worker
 sweeps lost runs and the outbox (:mod:`.sweeper`).
 """
 import logging
 
-from ..celery_integration import (Origin, TaskEnqueued, TaskFailed, TaskLost,
-                                  TaskProgress, TaskRetrying, TaskRevoked,
-                                  TaskSendFailed, TaskSent, TaskStarted,
-                                  TaskSucceeded, WorkerReady)
+from ..celery_integration import (Origin, PoolProcessStopping, TaskEnqueued,
+                                  TaskFailed, TaskLost, TaskProgress,
+                                  TaskRetrying, TaskRevoked, TaskSendFailed,
+                                  TaskSent, TaskStarted, TaskSucceeded,
+                                  WorkerReady)
 from ..models.job import Job
 from ..models.types import utcnow
 from . import leases, lifecycle, lost_messages, outbox
@@ -112,10 +115,18 @@ def on_succeeded(event):
     dbsession = task_session(event.request)
     if dbsession is not None:  # commits with the task's own writes
         lifecycle.succeed(dbsession, event.task_id, event.result)
-    else:  # nothing to commit with: one statement once the run commits
-        event.request.tm.get().addAfterCommitHook(
-            record_success, args=(event.registry, event.task_id,
-                                  event.result))
+        return
+    # Nothing to commit with: once the run commits, the journal writes it
+    # with others, where the result backend keeps the result to recover
+    # it from; else one statement of its own.
+    hook = journal_success if event.result_kept else record_success
+    event.request.tm.get().addAfterCommitHook(
+        hook, args=(event.registry, event.task_id, event.result))
+
+
+def journal_success(committed, registry, job_id, result):
+    if committed:
+        journal(registry).succeeded(job_id, result, utcnow())
 
 
 def task_session(request):
@@ -161,6 +172,11 @@ def on_lost(event):
         leases.send_again(dbsession, [event.task_id])
 
 
+def on_pool_process_stopping(event):
+    """Write what the journal holds before the process exits."""
+    flush_journal()
+
+
 def on_worker_ready(event):
     """Sweep now (what a broker outage left unsent, runs lost while no
     worker ran), and every 10 s while this worker runs."""
@@ -179,6 +195,7 @@ SUBSCRIBERS = {
     TaskRevoked: on_revoked,
     TaskLost: on_lost,
     WorkerReady: on_worker_ready,
+    PoolProcessStopping: on_pool_process_stopping,
 }
 
 
