@@ -388,3 +388,20 @@ def test_a_run_that_wrote_commits_its_success_with_its_writes(
     run_as_worker(tasks.record_sum, job_id, ([2, 3],))
     assert held_journal.successes == {}
     assert load_job(app, job_id).state == 'SUCCESS'
+
+
+def test_a_pool_process_that_exits_writes_its_journal_first(app):
+    """Celery's pool processes end with ``os._exit`` (no ``atexit``): the
+    journal is written on ``worker_process_shutdown``."""
+    from celery import signals
+
+    current = journal.journal(app.registry)
+    current.interval = 3600  # its thread would not write it before long
+    job_id = tasks.add.apply_async((2, 3)).id
+    current.flush()
+    run_as_worker(tasks.add, job_id, (2, 3))
+    assert job_id in current.successes
+    signals.worker_process_shutdown.send(sender='celery@host', pid=1234,
+                                         exitcode=0)
+    assert current.successes == {}
+    assert load_job(app, job_id).state == 'SUCCESS'
