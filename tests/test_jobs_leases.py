@@ -100,18 +100,23 @@ def test_a_lost_run_whose_success_is_in_the_result_backend_succeeds(
         ('SUCCESS', 3, None)
 
 
-def test_a_lost_run_is_sent_again_when_the_backend_cannot_say(
+def test_lost_runs_are_sent_again_when_the_backend_cannot_say(
         app, published, monkeypatch):
-    job_id = running(app)
-    tasks.add.backend.mark_as_done(job_id, 3)
+    job_ids = [running(app), running(app)]
+    for job_id in job_ids:
+        tasks.add.backend.mark_as_done(job_id, 3)
+    asked = []
 
     def unreachable(task_id, cache=True):
+        asked.append(task_id)
         raise ConnectionError('the result backend is away')
 
     monkeypatch.setattr(tasks.add.backend, 'get_task_meta', unreachable)
     published.clear()
-    assert sweep() == 1 and published == [job_id]
-    assert load_job(app, job_id).state == 'PENDING'
+    assert sweep() == 2 and sorted(published) == sorted(job_ids)
+    assert [load_job(app, job_id).state for job_id in job_ids] == \
+        ['PENDING', 'PENDING']
+    assert len(asked) == 1  # once away, not asked again in that sweep
 
 
 def test_a_task_that_must_not_run_twice_fails_instead(app, published):

@@ -3,12 +3,13 @@
 * Whether a backend keeps a task's outcome where another process can read
   it later (:func:`keeps_results`, :func:`stored_success`): a run's
   success may then be recorded off its path, and recovered from there.
-* The database result backend stores ``date_done`` in UTC.  Celery sets ``date_done`` to ``app.now()``, an aware time in the app's
-``timezone``, and its column has no time zone: SQLite kept the local wall
-time (02:44 for 17:44 UTC in Asia/Tokyo) and PostgreSQL converts by its
-session's zone.  Stored here in UTC, as every other time of the app.
-Installed by ``configure_celery`` for ``db+...`` result backends, with
-SQLAlchemy's mapper events on Celery's result models.
+* The database result backend stores ``date_done`` in UTC.  Celery sets
+  ``date_done`` to ``app.now()``, an aware time in the app's ``timezone``,
+  and its column has no time zone: SQLite kept the local wall time (02:44
+  for 17:44 UTC in Asia/Tokyo) and PostgreSQL converts by its session's
+  zone.  Stored here in UTC, as every other time of the app.  Installed by
+  ``configure_celery`` for ``db+...`` result backends, with SQLAlchemy's
+  mapper events on Celery's result models.
 """
 from datetime import timezone
 

@@ -22,7 +22,7 @@ already safe elsewhere.
   (:func:`.leases.recover_lost_runs`) instead of running the job again.
 
 So a send costs what Celery's does, plus a dict in memory; a thread writes
-what gathered every :data:`INTERVAL` seconds, in one transaction.  The
+what gathered every :data:`INTERVAL` seconds, a transaction for each kind.  The
 history shows a job sent outside a transaction a few milliseconds later.
 """
 import atexit
@@ -60,8 +60,8 @@ class Journal:
         self.interval = interval
         self.pid = os.getpid()
         self.rows = {}   # job id: column values, to insert
-        self.marks = {}  # job id: sent_at, for rows already written
-        self.successes = {}  # job id: success() parameters
+        self.marks = {}  # job id: its sent_at, for rows already written
+        self.successes = {}  # job id: lifecycle.success()'s parameters
         self.lock = threading.Lock()
         self.writing = threading.Lock()
         self.wakeup = threading.Event()

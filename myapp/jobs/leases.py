@@ -63,9 +63,10 @@ def recover_lost_runs(dbsession, limit=outbox.BATCH_SIZE):
     """Send again (or fail) the jobs whose run's lease expired; return how
     many were sent again."""
     lost = []
+    backend = ResultBackend()
     for job_id, task_name, worker in lifecycle.expired_leases(dbsession,
                                                               limit):
-        success = success_in_backend(job_id)
+        success = backend.success_of(job_id)
         if success is not None:
             # It ran to the end; its process died before the journal
             # wrote its SUCCESS.
@@ -88,17 +89,28 @@ def recover_lost_runs(dbsession, limit=outbox.BATCH_SIZE):
     return send_again(dbsession, lost)
 
 
-def success_in_backend(job_id):
-    """``(result,)`` if Celery's result backend holds the job's success
-    (:mod:`.journal`), else None; None too when the backend cannot be
-    asked (the run is then lost, as without it)."""
-    try:
-        return stored_success(celery_app.backend, job_id)
-    except Exception as exc:
-        log.warning('job %s: the result backend could not be asked whether '
-                    'its run succeeded: %s: %s', job_id, type(exc).__name__,
-                    exc)
-        return None
+class ResultBackend:
+    """Celery's result backend, asked about the lost runs of one sweep."""
+
+    def __init__(self):
+        self.answers = True
+
+    def success_of(self, job_id):
+        """``(result,)`` if the backend holds the job's success
+        (:mod:`.journal`), else None; None too when the backend cannot be
+        asked (the run is then lost, as without it), and for the rest of
+        the sweep after it failed once: each question would wait for its
+        timeout, the sweep's transaction open."""
+        if not self.answers:
+            return None
+        try:
+            return stored_success(celery_app.backend, job_id)
+        except Exception as exc:
+            self.answers = False
+            log.warning('job %s: the result backend could not be asked '
+                        'whether its run succeeded (not asked again in this '
+                        'sweep): %s: %s', job_id, type(exc).__name__, exc)
+            return None
 
 
 def send_again(dbsession, job_ids):
