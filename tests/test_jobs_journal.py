@@ -142,3 +142,31 @@ def test_two_journals_writing_the_same_rows_do_not_deadlock(
             request.dbsession.execute(
                 sqlalchemy_delete(Job).where(Job.id.in_(ids)))
         factory.kw['bind'].dispose()
+
+
+@pytest.mark.services
+def test_the_lean_pool_commits_asynchronously_and_keeps_the_ini_settings(
+        tmp_path, postgres_database):
+    """On PostgreSQL the claim's pool does not wait for the disk, and is
+    configured as the app's (production.ini's pool_pre_ping: a claim after
+    a database restart must not meet a dead connection)."""
+    from pyramid.paster import get_app
+
+    from myapp.jobs.autocommit import autocommit, autocommit_engine
+
+    pg_app = get_app(write_ini(tmp_path, broker='memory',
+                               database='postgresql',
+                               app='sqlalchemy.pool_pre_ping = true'))
+    try:
+        engine = autocommit_engine(pg_app.registry)
+        assert engine.pool._pre_ping
+        with autocommit(pg_app.registry) as connection:
+            assert connection.exec_driver_sql(
+                'SHOW synchronous_commit').scalar() == 'off'
+        app_engine = pg_app.registry['dbsession_factory'].kw['bind']
+        with app_engine.connect() as connection:  # the others wait for it
+            assert connection.exec_driver_sql(
+                'SHOW synchronous_commit').scalar() == 'on'
+        engine.dispose()
+    finally:
+        pg_app.registry['dbsession_factory'].kw['bind'].dispose()

@@ -27,7 +27,7 @@ log is written in order.
 import contextlib
 import os
 
-from sqlalchemy import create_engine
+from sqlalchemy import engine_from_config
 
 from ..celery_integration.timeouts import database_connect_args
 from .lifecycle import DIALECT_INSERTS
@@ -43,27 +43,30 @@ def autocommit_engine(registry):
     <.autocommit>` does not apply."""
     cached = registry.get(ENGINE)
     if cached is None or cached[0] != os.getpid():
-        engine = lean_engine(registry['dbsession_factory'].kw['bind'])
+        engine = lean_engine(registry['dbsession_factory'].kw['bind'],
+                             registry.settings or {})
         cached = registry[ENGINE] = (os.getpid(), engine)
     return cached[1]
 
 
-def lean_engine(engine):
-    """The app's ``engine`` in autocommit mode: its own pool on
-    PostgreSQL (see above), else the app's pool."""
+def lean_engine(engine, settings):
+    """The app's ``engine`` in autocommit mode: on PostgreSQL a pool of
+    its own (see above), configured as the app's by the ini's
+    ``sqlalchemy.*`` settings (``pool_pre_ping``...); else the app's
+    pool."""
     dialect = engine.dialect.name
     if dialect not in DIALECT_INSERTS:
         return None
     if dialect != 'postgresql':
         return engine.execution_options(isolation_level='AUTOCOMMIT')
-    url = engine.url
+    url = engine.url  # DATABASE_URL or sqlalchemy.url, as the app's
     connect_args = database_connect_args(url)
     options = url.query.get('options')
     connect_args['options'] = f'{options} {POSTGRESQL_OPTIONS}' \
         if options else POSTGRESQL_OPTIONS
-    url = url.difference_update_query(['options'])
-    return create_engine(url, isolation_level='AUTOCOMMIT',
-                         connect_args=connect_args)
+    return engine_from_config(
+        settings, 'sqlalchemy.', url=url.difference_update_query(['options']),
+        isolation_level='AUTOCOMMIT', connect_args=connect_args)
 
 
 @contextlib.contextmanager

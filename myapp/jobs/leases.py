@@ -63,10 +63,10 @@ def recover_lost_runs(dbsession, limit=outbox.BATCH_SIZE):
     """Send again (or fail) the jobs whose run's lease expired; return how
     many were sent again."""
     lost = []
-    backend = ResultBackend()
+    lookup = SuccessLookup()
     for job_id, task_name, worker in lifecycle.expired_leases(dbsession,
                                                               limit):
-        success = backend.success_of(job_id)
+        success = lookup.success_of(job_id)
         if success is not None:
             # It ran to the end; its process died before the journal
             # wrote its SUCCESS.
@@ -89,8 +89,9 @@ def recover_lost_runs(dbsession, limit=outbox.BATCH_SIZE):
     return send_again(dbsession, lost)
 
 
-class ResultBackend:
-    """Celery's result backend, asked about the lost runs of one sweep."""
+class SuccessLookup:
+    """Asks Celery's result backend whether the lost runs of one sweep
+    succeeded."""
 
     def __init__(self):
         self.answers = True
