@@ -272,6 +272,41 @@ def test_sent_in_a_transaction_it_commits_with_it(app, published):
     assert load_job(app, job_id).sent_at is not None
 
 
+def test_the_jobs_a_transaction_sends_are_one_insert_at_its_commit(
+        app, published):
+    """Not one INSERT a send, and not before the commit: on SQLite the
+    first write locks the database for every other writer (a worker's
+    claim) until the commit."""
+    engine = app.registry['dbsession_factory'].kw['bind']
+    inserted = []  # the ids each INSERT wrote
+
+    def executed(connection, cursor, statement, parameters, context,
+                 executemany):
+        rows = parameters if executemany else [parameters]
+        inserted.append(sorted(value for row in rows for value in row
+                               if value in job_ids + ['other']))
+
+    job_ids = []
+    event.listen(engine, 'before_cursor_execute', executed)
+    try:
+        with transaction_of(app):
+            job_ids += [queued(tasks.add, i, i, origin='http')
+                        for i in range(3)]
+            assert inserted == []
+            # Another writer is not kept waiting meanwhile.
+            with engine.begin() as other:
+                other.execute(Job.__table__.insert().values(
+                    id='other', task_name='x', origin='x', args=[],
+                    kwargs={}, options={}, state='PENDING', retries=0,
+                    lost_runs=0, created_at=utcnow()))
+    finally:
+        event.remove(engine, 'before_cursor_execute', executed)
+    assert inserted == [['other'], sorted(job_ids)]
+    assert published == job_ids
+    assert {job.id: job.args for job in all_jobs(app)} == {
+        'other': [], **{job_id: [i, i] for i, job_id in enumerate(job_ids)}}
+
+
 def test_an_aborted_transaction_leaves_no_row_and_sends_nothing(
         app, published):
     with pytest.raises(ZeroDivisionError):

@@ -50,7 +50,7 @@ def start_job(request, asked, idempotency_key=None):
     task = startable_task(request.registry, asked)
     sent = task.apply_async(asked.args, asked.kwargs, origin=Origin.http(),
                             **asked.options)
-    job = recorded_job(request.dbsession, sent.id)
+    job = recorded_job(request, sent.id)
     if idempotency_key is not None:
         claim_idempotency_key(request.dbsession, job, idempotency_key)
     return job
@@ -75,7 +75,7 @@ def retry_job(request, job):
                if name not in TIME_OPTIONS + GROUP_OPTIONS}
     sent = task.apply_async(job.args, job.kwargs, origin=Origin.http(),
                             **options_to_send(options))
-    retry = recorded_job(request.dbsession, sent.id)
+    retry = recorded_job(request, sent.id)
     retry.retry_of = job.id
     return retry
 

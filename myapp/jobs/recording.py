@@ -40,17 +40,14 @@ def on_enqueued(event):
     if event.own_transaction and not held:
         journal(event.registry).record(values)
     else:
-        event.request.dbsession.add(Job(**values))
+        request = event.request
+        lifecycle.enqueue(request.dbsession, request.tm.get(), values)
 
 
-def recorded_job(dbsession, job_id):
-    """The job's row: the one :func:`on_enqueued` added to this session
-    (not written before the commit, and found without a query), or as
-    loaded."""
-    for pending in dbsession.new:
-        if isinstance(pending, Job) and pending.id == job_id:
-            return pending
-    return dbsession.get(Job, job_id)
+def recorded_job(request, job_id):
+    """The row of a job sent in the request's transaction, to show or to
+    change (written at the commit, with the changes)."""
+    return lifecycle.enqueued_job(request.dbsession, request.tm.get(), job_id)
 
 
 def on_sent(event):

@@ -149,4 +149,4 @@ def run_now(request, job):
                        {'task': job.task})
     sent = task.apply_async(job.args, job.kwargs,
                             origin=Origin.beat(job.name), **job.options)
-    return recorded_job(request.dbsession, sent.id)
+    return recorded_job(request, sent.id)
