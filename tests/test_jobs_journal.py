@@ -170,3 +170,72 @@ def test_the_lean_pool_commits_asynchronously_and_keeps_the_ini_settings(
         engine.dispose()
     finally:
         pg_app.registry['dbsession_factory'].kw['bind'].dispose()
+
+
+@pytest.mark.services
+def test_on_postgresql_each_batch_is_one_json_statement_keeping_every_value(
+        tmp_path, postgres_database):
+    """The rows, marks and successes of a batch travel as one JSON document
+    (json_to_recordset): every value comes back as it went in, times to
+    the microsecond and in UTC, NULL where there was none."""
+    import datetime
+
+    from pyramid.paster import get_app
+
+    from myapp.celery_integration import Origin
+    from myapp.models.types import UTC
+
+    pg_app = get_app(write_ini(tmp_path, broker='memory',
+                               database='postgresql'))
+    factory = pg_app.registry['dbsession_factory']
+    engine = factory.kw['bind']
+    statements = []
+
+    def executed(connection, cursor, statement, parameters, *args):
+        statements.append((statement.split()[0],
+                           'json_to_recordset' in statement))
+
+    offset = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    due = datetime.datetime(2031, 2, 3, 4, 5, 6, 789012, tzinfo=offset)
+    rows = [lifecycle.enqueued(f'batch-{n}', 'myapp.tasks.add',
+                               [n, 'ü "quoted"', {'none': None}],
+                               {'k': [1.5, True]}, {'eta': due},
+                               Origin.task('parent-job'))
+            for n in range(3)]
+    sent_at = datetime.datetime(2030, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+    current = journal.Journal(factory, interval=3600)
+    event.listen(engine, 'before_cursor_execute', executed)
+    try:
+        for row in rows:
+            current.record(row)
+        current.sent('batch-0', sent_at)  # before its row is written
+        current.flush()
+        assert statements == [('INSERT', True)]
+        for row in rows[1:]:
+            current.sent(row['id'], sent_at)  # marks on written rows
+        for n, result in enumerate([None, 'text', {'deep': [1, None]}]):
+            current.succeeded(f'batch-{n}', result, sent_at)
+        statements.clear()
+        current.flush()
+        # Marks, then successes: each locks its rows in order, then writes.
+        assert statements == [('SELECT', True), ('UPDATE', True)] * 2
+    finally:
+        event.remove(engine, 'before_cursor_execute', executed)
+    try:
+        jobs = [load_job(pg_app, f'batch-{n}') for n in range(3)]
+        for n, job in enumerate(jobs):
+            assert (job.args, job.kwargs, job.origin, job.parent_id) == \
+                ([n, 'ü "quoted"', {'none': None}], {'k': [1.5, True]},
+                 'task:parent-job', 'parent-job')
+            assert job.options == rows[n]['options']
+            assert job.created_at == rows[n]['created_at']
+            assert (job.sent_at, job.finished_at, job.state) == \
+                (sent_at, sent_at, 'SUCCESS')
+            assert (job.started_at, job.worker, job.error_type) == \
+                (None, None, None)
+        assert [job.result for job in jobs] == \
+            [None, 'text', {'deep': [1, None]}]
+    finally:
+        with transaction_of(pg_app) as request:
+            request.dbsession.execute(lifecycle.Job.__table__.delete())
+        engine.dispose()
