@@ -88,7 +88,7 @@ def enqueued(job_id, task_name, args, kwargs, options, origin):
     so that the journal writes rows in batches, :mod:`.journal`)."""
     now = utcnow()
     parent_id = origin.parent_id
-    values = {name: None for name in Job.__table__.columns.keys()}
+    values = dict.fromkeys(column_names())
     values.update(
         id=job_id, task_name=task_name, args=jsonable(list(args)),
         kwargs=jsonable(dict(kwargs)),
@@ -97,6 +97,11 @@ def enqueued(job_id, task_name, args, kwargs, options, origin):
         parent_id=parent_id[:36] if parent_id else None,
         group_id=group_of(options), retries=0, lost_runs=0, created_at=now)
     return values
+
+
+@functools.cache
+def column_names():
+    return tuple(Job.__table__.columns.keys())
 
 
 def group_of(options):

@@ -18,10 +18,26 @@ def jsonable(value):
     the sweeper send exactly that again.  A value Celery cannot encode
     either is kept as its repr, so recording never breaks a task.
     """
+    if is_flat(value):  # most arguments: a copy is all it takes
+        return dict(value) if isinstance(value, dict) else list(value)
     try:
         return json.loads(celery_json_dumps(value))
     except (TypeError, ValueError):
         return repr(value)
+
+
+#: What JSON carries as it is (not a subclass, which may encode otherwise).
+SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def is_flat(value):
+    """A list or tuple of scalars, or a dict of scalars by text keys?"""
+    if isinstance(value, (list, tuple)):
+        return all(type(item) in SCALARS for item in value)
+    if type(value) is dict:
+        return all(type(key) is str and type(item) in SCALARS
+                   for key, item in value.items())
+    return False
 
 
 def head(text, limit=MESSAGE_LIMIT):
