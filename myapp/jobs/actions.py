@@ -50,10 +50,16 @@ def start_job(request, asked, idempotency_key=None):
     task = startable_task(request.registry, asked)
     sent = task.apply_async(asked.args, asked.kwargs, origin=Origin.http(),
                             **asked.options)
-    job = recorded_job(request, sent.id)
-    if idempotency_key is not None:
-        claim_idempotency_key(request.dbsession, job, idempotency_key)
-    return job
+    if idempotency_key is None:
+        return recorded_job(request, sent.id)
+    try:
+        return recorded_job(request, sent.id, insert_now=True,
+                            idempotency_key=idempotency_key)
+    except sqlalchemy.exc.IntegrityError:
+        # The unique key: a concurrent request took it between our look-up
+        # and now.  This transaction (and its send) is abandoned; the retry
+        # finds the other request's job.
+        raise IdempotencyKeyRace(idempotency_key) from None
 
 
 def retry_job(request, job):
@@ -75,9 +81,7 @@ def retry_job(request, job):
                if name not in TIME_OPTIONS + GROUP_OPTIONS}
     sent = task.apply_async(job.args, job.kwargs, origin=Origin.http(),
                             **options_to_send(options))
-    retry = recorded_job(request, sent.id)
-    retry.retry_of = job.id
-    return retry
+    return recorded_job(request, sent.id, retry_of=job.id)
 
 
 class RetryRequest(typing.NamedTuple):
@@ -146,17 +150,6 @@ def same_request(job, asked):
         raise ApiError(422, 'this Idempotency-Key was used for another '
                        'request', 'send another key for another request')
     return job
-
-
-def claim_idempotency_key(dbsession, job, key):
-    job.idempotency_key = key
-    try:
-        dbsession.flush()
-    except sqlalchemy.exc.IntegrityError:
-        # The unique key: a concurrent request took it between our look-up
-        # and now.  This transaction (and its send) is abandoned; the retry
-        # finds the other request's job.
-        raise IdempotencyKeyRace(key) from None
 
 
 def revoke_job(request, job, terminate=False):

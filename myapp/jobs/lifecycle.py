@@ -60,8 +60,11 @@ UNWRITTEN = object()
 
 
 def insert_rows(dbsession, unwritten):
+    """Insert the rows not written yet, and forget them."""
     if unwritten:
-        dbsession.connection().execute(insert_row(), list(unwritten.values()))
+        rows = list(unwritten.values())
+        unwritten.clear()
+        dbsession.connection().execute(insert_row(), rows)
         mark_changed(dbsession)  # a Core write: tell the transaction manager
 
 
@@ -70,17 +73,27 @@ def insert_row():
     return Job.__table__.insert()
 
 
-def enqueued_job(dbsession, txn, job_id):
-    """The job's row, to show or to change: the one :func:`enqueue` will
-    insert, now an object of the session (inserted at its flush, with what
-    the caller changes), or as loaded."""
+def enqueued_job(dbsession, txn, job_id, insert_now=False, **columns):
+    """The row of a job that ``txn`` sends, with ``columns`` changed
+    (``retry_of``...), as a :class:`Job` to show: not an object of the
+    session, the row is inserted with the others at the commit.  With
+    ``insert_now``, now, and so are the others (a unique column is checked
+    at once: ``IntegrityError``).  A job sent otherwise is loaded and
+    changed."""
     try:
-        values = txn.data(UNWRITTEN).pop(job_id)
+        unwritten = txn.data(UNWRITTEN)
+        values = unwritten[job_id]
     except KeyError:
-        return dbsession.get(Job, job_id)
-    job = Job(**values)
-    dbsession.add(job)
-    return job
+        job = dbsession.get(Job, job_id)
+        for name, value in columns.items():
+            setattr(job, name, value)
+        if insert_now:
+            dbsession.flush()
+        return job
+    values.update(columns)
+    if insert_now:
+        insert_rows(dbsession, unwritten)
+    return Job(**values)
 
 
 def enqueued(job_id, task_name, args, kwargs, options, origin):

@@ -44,10 +44,11 @@ def on_enqueued(event):
         lifecycle.enqueue(request.dbsession, request.tm.get(), values)
 
 
-def recorded_job(request, job_id):
-    """The row of a job sent in the request's transaction, to show or to
-    change (written at the commit, with the changes)."""
-    return lifecycle.enqueued_job(request.dbsession, request.tm.get(), job_id)
+def recorded_job(request, job_id, insert_now=False, **columns):
+    """The row of a job sent in the request's transaction, with
+    ``columns`` changed, to show (see :func:`.lifecycle.enqueued_job`)."""
+    return lifecycle.enqueued_job(request.dbsession, request.tm.get(), job_id,
+                                  insert_now, **columns)
 
 
 def on_sent(event):
