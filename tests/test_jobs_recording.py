@@ -459,3 +459,22 @@ def test_a_row_keeps_a_copy_of_what_celery_would_carry(value):
     assert kept == json.loads(dumps(value))  # as before the fast path
     if isinstance(value, (list, dict)):
         assert kept is not value
+
+
+def test_a_job_sent_in_the_transaction_is_shown_from_its_row_to_be(
+        app, published):
+    """Its row is one of the commit's INSERT, with the caller's changes; a
+    job sent before is loaded and changed as usual."""
+    from myapp.jobs.recording import recorded_job
+
+    earlier = queued(tasks.add, 1, 1)
+    with transaction_of(app) as request:
+        job_id = queued(tasks.add, 2, 3, origin='http')
+        shown = recorded_job(request, job_id, retry_of='first-try')
+        assert (shown.id, shown.args, shown.retry_of, shown.state) == \
+            (job_id, [2, 3], 'first-try', 'PENDING')
+        assert shown not in request.dbsession
+        loaded = recorded_job(request, earlier, retry_of='another')
+        assert loaded in request.dbsession
+    assert load_job(app, job_id).retry_of == 'first-try'
+    assert load_job(app, earlier).retry_of == 'another'
