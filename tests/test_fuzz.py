@@ -28,7 +28,7 @@ import webtest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyramid.paster import get_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from myapp.celery_integration import celery_app
 from myapp.jobs.values import MAX_JSON_DEPTH, UnfitValue, check_arguments
@@ -62,8 +62,10 @@ def client(request, tmp_path, initialize_db):
         ini = initialize_db(write_ini(tmp_path, broker='memory'))
     app = get_app(ini)
     with transaction_of(app) as each:
-        each.dbsession.execute(Job.__table__.delete())
-        each.dbsession.execute(PeriodicJob.__table__.delete())
+        # ORM statements: a Core one would not mark the session changed
+        # (zope.sqlalchemy), and the transaction would roll it back.
+        each.dbsession.execute(delete(Job))
+        each.dbsession.execute(delete(PeriodicJob))
     yield webtest.TestApp(app)
     app.registry['dbsession_factory'].kw['bind'].dispose()
 

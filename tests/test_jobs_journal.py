@@ -182,6 +182,8 @@ def test_on_postgresql_each_batch_is_one_json_statement_keeping_every_value(
 
     from pyramid.paster import get_app
 
+    from sqlalchemy import delete as sqlalchemy_delete
+
     from myapp.celery_integration import Origin
     from myapp.models.types import UTC
 
@@ -237,5 +239,6 @@ def test_on_postgresql_each_batch_is_one_json_statement_keeping_every_value(
             [None, 'text', {'deep': [1, None]}]
     finally:
         with transaction_of(pg_app) as request:
-            request.dbsession.execute(lifecycle.Job.__table__.delete())
+            request.dbsession.execute(
+                sqlalchemy_delete(lifecycle.Job))
         engine.dispose()

@@ -11,7 +11,7 @@ import pytest
 import webtest
 from celery import signals
 from pyramid.paster import get_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from myapp.celery_integration import WorkerReady
 from myapp.celery_integration.events import notify_in_own_transaction
@@ -147,7 +147,7 @@ def test_on_postgresql_a_locked_job_is_skipped_not_sent_twice(
     ini = write_ini(tmp_path, broker='memory', database='postgresql')
     app = get_app(ini)
     with transaction_of(app) as request:
-        request.dbsession.execute(Job.__table__.delete())
+        request.dbsession.execute(delete(Job))
     locked, free = add_job(app), add_job(app)
     with transaction_of(app) as other_sweeper:
         other_sweeper.dbsession.scalars(

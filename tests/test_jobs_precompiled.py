@@ -5,26 +5,36 @@ import uuid
 
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, text
 
 from myapp.jobs import lifecycle, precompiled
 from myapp.jobs.autocommit import autocommit, autocommit_engine
+from myapp.models import Job
 from myapp.models.types import UTC
 
-from .jobs_support import load_job, put_job
+from .jobs_support import load_job, put_job, transaction_of
 from .support import write_ini
 
 UNRECORDED = {'task_name': 'myapp.tasks.add', 'args': [2, 3],
               'kwargs': {'z': [1, {'deep': None}]}}
 
 
+def new_id():
+    return f'pc-{uuid.uuid4().hex}'  # 35 characters, as an id may be
+
+
 @pytest.fixture
 def pg_app(tmp_path, postgres_database):
+    """The app on the run's PostgreSQL database; the jobs made here are
+    deleted after (a later test's sweeper would take up a started one)."""
     from pyramid.paster import get_app
 
     app = get_app(write_ini(tmp_path, broker='memory',
                             database='postgresql'))
     yield app
+    with transaction_of(app) as request:
+        request.dbsession.execute(
+            delete(Job).where(Job.id.like('pc-%')))
     autocommit_engine(app.registry).dispose()
     app.registry['dbsession_factory'].kw['bind'].dispose()
 
@@ -49,7 +59,7 @@ def on_the_cursor(statement, dialect):
 def test_a_claim_and_a_success_run_on_the_cursor_with_sqlalchemys_values(
         any_app):
     registry = any_app.registry
-    job_id = put_job(any_app, str(uuid.uuid4()))
+    job_id = put_job(any_app, new_id())
     with autocommit(registry) as connection:
         dialect = connection.dialect.name
         assert lifecycle.start(connection, job_id, 'w1@host', 0,
@@ -75,7 +85,7 @@ def test_a_claim_and_a_success_run_on_the_cursor_with_sqlalchemys_values(
 
 
 def test_a_job_no_sender_recorded_is_recorded_from_the_cursor(any_app):
-    job_id = str(uuid.uuid4())
+    job_id = new_id()
     with autocommit(any_app.registry) as connection:
         assert lifecycle.start(connection, job_id, 'w1@host', 0,
                                UNRECORDED) is None
@@ -93,7 +103,7 @@ def test_an_engine_that_is_watched_runs_them_through_sqlalchemy(app):
     def executed(connection, cursor, statement, *args):
         seen.append(statement.split()[0])
 
-    job_id = put_job(app, str(uuid.uuid4()))
+    job_id = put_job(app, new_id())
     event.listen(engine, 'before_cursor_execute', executed)
     try:
         with autocommit(app.registry) as connection:
@@ -107,7 +117,7 @@ def test_an_engine_that_is_watched_runs_them_through_sqlalchemy(app):
 
 
 def test_a_database_error_is_sqlalchemys_and_names_the_statement(app):
-    job_id = put_job(app, str(uuid.uuid4()))
+    job_id = put_job(app, new_id())
     with autocommit(app.registry) as connection:
         connection.exec_driver_sql('DROP TRIGGER IF EXISTS refuse')
         connection.exec_driver_sql(
@@ -130,7 +140,7 @@ def test_a_dead_connection_is_invalidated_and_the_next_claim_works(pg_app):
     says so, as SQLAlchemy's would, and the pool does not hand the dead
     connection out again."""
     registry = pg_app.registry
-    job_id = put_job(pg_app, str(uuid.uuid4()))
+    job_id = put_job(pg_app, new_id())
     app_engine = registry['dbsession_factory'].kw['bind']
     with autocommit(registry) as connection:
         pid = connection.exec_driver_sql('SELECT pg_backend_pid()').scalar()
