@@ -166,34 +166,35 @@ def write_rows(dbsession, rows):
 
 
 def write_marks(dbsession, marks):
-    if not marks:
-        return
-    jobs = Job.__table__
-    if dbsession.get_bind().dialect.name == 'postgresql':
-        lock_in_order(dbsession, marks)
-        batch = recordset(job_id=jobs.c.id.type, at=jobs.c.sent_at.type)
-        dbsession.connection().execute(
-            update(jobs).where(jobs.c.id == batch.c.job_id,
-                               jobs.c.sent_at.is_(None))
-            .values(sent_at=batch.c['at']), batch_of(marks))
-        return
-    # Core: one statement, many parameter sets
-    dbsession.connection().execute(
-        update(jobs).where(jobs.c.id == bindparam('job_id'),
-                           jobs.c.sent_at.is_(None))
-        .values(sent_at=bindparam('at')), marks)
+    update_each(dbsession, marks, marks_batch, mark_sent)
 
 
 def write_successes(dbsession, successes):
-    if not successes:
+    update_each(dbsession, successes, successes_batch, lifecycle.success)
+
+
+def update_each(dbsession, items, batch_statement, statement):
+    """One UPDATE for each of ``items`` (parameter sets with ``job_id``):
+    on PostgreSQL one statement for them all, after taking their rows'
+    locks in id order (an ``UPDATE ... FROM`` takes them in an order of
+    its own); elsewhere one statement, many parameter sets."""
+    if not items:
         return
-    if dbsession.get_bind().dialect.name == 'postgresql':
-        lock_in_order(dbsession, successes)
-        dbsession.connection().execute(successes_batch(),
-                                       batch_of(successes))
+    connection = dbsession.connection()
+    if connection.dialect.name == 'postgresql':
+        batch = batch_of(items)
+        connection.execute(lock_batch(), batch)
+        connection.execute(batch_statement(), batch)
         return
-    # lifecycle.succeed()'s statement, many parameter sets
-    dbsession.connection().execute(lifecycle.success(), successes)
+    connection.execute(statement(), items)
+
+
+@functools.cache
+def mark_sent():
+    jobs = Job.__table__
+    return (update(jobs).where(jobs.c.id == bindparam('job_id'),
+                               jobs.c.sent_at.is_(None))
+            .values(sent_at=bindparam('at')))
 
 
 @functools.cache
@@ -255,6 +256,16 @@ def upsert_batch():
 
 
 @functools.cache
+def marks_batch():
+    """:func:`mark_sent`, for the batch."""
+    jobs = Job.__table__
+    batch = recordset(job_id=jobs.c.id.type, at=jobs.c.sent_at.type)
+    return (update(jobs).where(jobs.c.id == batch.c.job_id,
+                               jobs.c.sent_at.is_(None))
+            .values(sent_at=batch.c['at']))
+
+
+@functools.cache
 def successes_batch():
     """lifecycle.succeed()'s UPDATE, for the batch."""
     jobs = Job.__table__
@@ -267,15 +278,9 @@ def successes_batch():
                     error_traceback=None))
 
 
-def lock_in_order(dbsession, items):
-    """Lock the rows of the batch in the order of their ids: an
-    ``UPDATE ... FROM`` takes them in an order of its own."""
-    dbsession.connection().execute(lock_batch(), batch_of(
-        [{'job_id': item['job_id']} for item in items]))
-
-
 @functools.cache
 def lock_batch():
+    """Lock the batch's rows (by ``job_id``) in the order of their ids."""
     jobs = Job.__table__
     batch = recordset(job_id=jobs.c.id.type)
     return (select(jobs.c.id).where(jobs.c.id.in_(select(batch.c.job_id)))

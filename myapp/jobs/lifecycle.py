@@ -43,8 +43,8 @@ def enqueue(dbsession, txn, values):
     statement, just before it commits: the ORM's unit of work around each
     new object took longer than the INSERT (0.4-0.6 ms a send), and on
     SQLite the database is locked for writers from the first write to the
-    commit, so no earlier.  :func:`enqueued_job` turns one into an ORM
-    object for a caller that shows or changes it.
+    commit, so no earlier.  :func:`enqueued_job` shows one to a caller,
+    with its changes.
     """
     try:
         unwritten = txn.data(UNWRITTEN)

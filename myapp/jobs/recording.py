@@ -20,7 +20,6 @@ from ..celery_integration import (Origin, PoolProcessStopping, TaskEnqueued,
                                   TaskRetrying, TaskRevoked, TaskSendFailed,
                                   TaskSent, TaskStarted, TaskSucceeded,
                                   WorkerReady)
-from ..models.job import Job
 from ..models.types import utcnow
 from . import leases, lifecycle, lost_messages, outbox
 from .autocommit import autocommit
