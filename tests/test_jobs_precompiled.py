@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import delete, event, text
 
+from myapp.celery_integration import Origin
 from myapp.jobs import lifecycle, precompiled
 from myapp.jobs.autocommit import autocommit, autocommit_engine
 from myapp.models import Job
@@ -92,6 +93,34 @@ def test_a_job_no_sender_recorded_is_recorded_from_the_cursor(any_app):
     job = load_job(any_app, job_id)
     assert (job.state, job.args, job.kwargs, job.origin) == \
         ('STARTED', [2, 3], UNRECORDED['kwargs'], 'worker:w1@host')
+
+
+def test_the_row_a_transaction_sends_is_inserted_from_the_cursor(any_app):
+    """One row (a view's send) on the cursor; several through SQLAlchemy,
+    in one statement; either way, the values as stored by SQLAlchemy."""
+    alone, *together = new_id(), new_id(), new_id()
+    options = {'queue': 'reports', 'eta': '2026-12-24T08:00:00+00:00'}
+    for sent in ([alone], together):
+        with transaction_of(any_app) as request:
+            dialect = request.dbsession.bind.dialect.name
+            for job_id in sent:
+                lifecycle.enqueue(request.dbsession, request.tm.get(),
+                                  lifecycle.enqueued(
+                                      job_id, 'myapp.tasks.add', (2, 'ü'),
+                                      UNRECORDED['kwargs'], options,
+                                      Origin.task('parent-1')))
+        if sent == [alone]:
+            assert on_the_cursor(lifecycle.insert_row(), dialect)
+            precompiled._COMPILED.clear()
+        else:
+            assert not on_the_cursor(lifecycle.insert_row(), dialect)
+    for job_id in [alone, *together]:
+        job = load_job(any_app, job_id)
+        assert (job.state, job.args, job.kwargs, job.origin, job.parent_id,
+                job.sent_at) == ('PENDING', [2, 'ü'], UNRECORDED['kwargs'],
+                                 'task:parent-1', 'parent-1', None)
+        assert job.options['queue'] == 'reports'
+        assert job.created_at.tzinfo is UTC
 
 
 def test_an_engine_that_is_watched_runs_them_through_sqlalchemy(app):

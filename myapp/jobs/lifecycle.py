@@ -64,13 +64,22 @@ def insert_rows(dbsession, unwritten):
     if unwritten:
         rows = list(unwritten.values())
         unwritten.clear()
-        dbsession.connection().execute(insert_row(), rows)
+        connection = dbsession.connection()
+        if len(rows) == 1:  # the usual send: on the driver's cursor
+            execute(connection, insert_row(), rows[0])
+        else:
+            connection.execute(insert_row(), rows)
         mark_changed(dbsession)  # a Core write: tell the transaction manager
 
 
 @functools.cache
 def insert_row():
-    return Job.__table__.insert()
+    """An ``INSERT`` of every column (:func:`enqueued`'s values), each a
+    named parameter, so that one row runs on the driver's cursor
+    (:mod:`.precompiled`): SQLAlchemy's work around it cost a tenth of a
+    send inside a transaction."""
+    return precompiled(Job.__table__.insert().values(
+        parameters(*column_names())))
 
 
 def enqueued_job(dbsession, txn, job_id, insert_now=False, **columns):
