@@ -93,7 +93,7 @@ NEEDS = {
 }
 
 ROUNDS = 5
-SENDS = 300            # per round, side and kind (outside, inside)
+SENDS = 1000           # per round, side and kind (outside, inside)
 ROUND_TRIPS = {'embedded': 40, 'redis': 100, 'rabbitmq': 100}
 HTTP_SECONDS = 2.0     # per round and endpoint
 HTTP_CLIENTS = 4
