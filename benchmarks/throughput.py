@@ -21,7 +21,7 @@ database), on Redis (broker and results) and on RabbitMQ (results in
 Redis, so that only the broker differs from the Redis run); PostgreSQL is
 the app database of the last two.  Every service is on 127.0.0.1.
 
-Run from the repository root (about 4 minutes; ``--broker redis`` and
+Run from the repository root (about 6 minutes; ``--broker redis`` and
 ``--rounds 3`` run a part)::
 
     .venv/bin/python -m benchmarks.throughput
