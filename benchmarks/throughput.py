@@ -10,7 +10,10 @@ median of each measure over the rounds and the ratio myapp/bare:
   tasks.add.delay()`` (its job row commits with it), bare Celery a plain
   SQLAlchemy transaction inserting one row into a table of its own, then
   ``add.delay()`` after the commit: what a user writes by hand;
-* worker drain rate (``-c 2``) of the queue those sends filled;
+* worker drain rate (``-c 2``) of the queue those sends filled, and the
+  CPU time it took, per task: the worker's processes, and on the servers'
+  runs PostgreSQL, Redis and RabbitMQ (both drains are bound by the
+  machine's cores, so this says where a side's time goes);
 * ``add.delay().get()`` round trips, p50 and p99;
 * ``POST /api/jobs`` requests per second, 4 keep-alive clients, against a
   real ``pserve`` (waitress), beside a plain view of the same app that
@@ -86,6 +89,10 @@ def setup_of(broker):
     }[broker]
 
 
+#: The command name (``/proc/PID/comm``) of each service's processes.
+SERVER_COMMANDS = {'postgresql': 'postgres', 'redis': 'redis-server',
+                   'rabbitmq': 'beam.smp'}
+
 NEEDS = {
     'embedded': (),
     'redis': ('redis', 'postgresql'),
@@ -106,6 +113,8 @@ MEASURES = {
     'sends outside a txn': ('/s', True, {'*': 0.8}),
     'sends inside a txn': ('/s', True, {'*': 0.8}),
     'drain, -c 2': ('tasks/s', True, {'*': 0.8}),
+    'drain CPU/task, worker': ('us', False, {}),
+    'drain CPU/task, servers': ('us', False, {}),
     'round trip p50': ('ms', False, {'redis': 1.5, 'embedded': '60 ms'}),
     'round trip p99': ('ms', False, {}),
     'POST /api/jobs (bare: plain view)': ('req/s', True, {'*': 0.8}),
@@ -204,6 +213,8 @@ class Side:
         self.name, self.app, self.add = name, app, add
         self.node, self.queue = node, queue
         self.pending = []  # sent, not yet drained
+        self.worker_pid = None   # its worker's main process
+        self.servers = ()   # the services of the run (NEEDS)
 
     def send_outside(self, i):
         return self.add.delay(i, i)
@@ -286,7 +297,24 @@ def measure_sends(side, kind, count):
 def measure_drain(side):
     """The queue holds ``side.pending``; let the worker at it.  Tasks per
     second from the add_consumer command to the last result's
-    ``date_done`` as the worker stored it (waiting here costs no time)."""
+    ``date_done`` as the worker stored it (waiting here costs no time),
+    and the CPU the worker and the servers spent, per task, in µs."""
+    count = len(side.pending)
+    before = cpu_seconds()
+    rate = drain_rate(side)
+    spent = cpu_spent(before, cpu_seconds(), side)
+    log(f'  {side.name} drain, CPU a task: ' + ', '.join(
+        f'{name} {seconds / count * 1e6:,.0f} us'
+        for name, seconds in spent.items()))
+    measured = {'drain, -c 2': rate, 'drain CPU/task, worker':
+                (spent['worker main'] + spent['worker pool']) / count * 1e6}
+    if side.servers:
+        measured['drain CPU/task, servers'] = sum(
+            spent[server] for server in side.servers) / count * 1e6
+    return measured
+
+
+def drain_rate(side):
     pending, side.pending = side.pending, []
     started = datetime.datetime.now(datetime.timezone.utc)
     side.consume(True)
@@ -303,6 +331,45 @@ def measure_drain(side):
             done = done.replace(tzinfo=datetime.timezone.utc)
         last = done if last is None else max(last, done)
     return len(pending) / (last - started).total_seconds()
+
+
+def cpu_seconds():
+    """{pid: (parent pid, command name, CPU seconds)} of every process."""
+    tick = os.sysconf('SC_CLK_TCK')
+    processes = {}
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/stat') as handle:
+                stat = handle.read()
+        except OSError:   # it ended meanwhile
+            continue
+        # "pid (comm) state ppid ...", comm may hold spaces: split after it.
+        name = stat[stat.index('(') + 1:stat.rindex(')')]
+        fields = stat[stat.rindex(')') + 2:].split()
+        processes[int(pid)] = (int(fields[1]), name,
+                               (int(fields[11]) + int(fields[12])) / tick)
+    return processes
+
+
+def cpu_spent(before, after, side):
+    """CPU seconds between two :func:`cpu_seconds`: of the side's worker
+    (its main process, its pool processes) and of each of its servers."""
+    spent = dict.fromkeys(('worker main', 'worker pool', *side.servers), 0.0)
+    commands = {SERVER_COMMANDS[server]: server for server in side.servers}
+    for pid, (parent, name, seconds) in after.items():
+        if pid == side.worker_pid:
+            group = 'worker main'
+        elif parent == side.worker_pid:
+            group = 'worker pool'
+        elif name in commands:
+            group = commands[name]
+        else:
+            continue
+        earlier = before.get(pid)
+        spent[group] += seconds - (earlier[2] if earlier else 0.0)
+    return spent
 
 
 def measure_round_trips(side, count):
@@ -519,6 +586,10 @@ def run_broker(broker, rounds):
                                      run.nodes['bare'])
             sides['myapp'] = MyappSide(run.myapp_ini, run.nodes['myapp'],
                                        run.queues['myapp'])
+            for name, worker in (('bare', run.bare_worker),
+                                 ('myapp', run.myapp_worker)):
+                sides[name].worker_pid = worker.process.pid
+                sides[name].servers = NEEDS[broker]
             for side in sides.values():   # connections, tables, imports
                 for i in range(5):
                     for send in (side.send_outside, side.send_inside):
@@ -569,7 +640,7 @@ def round_steps(broker):
                       measure_sends(side, 'outside', SENDS)},
         lambda side: {'sends inside a txn':
                       measure_sends(side, 'inside', SENDS)},
-        lambda side: {'drain, -c 2': measure_drain(side)},
+        measure_drain,
         round_trips,
     ]
 
