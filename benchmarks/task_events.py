@@ -36,6 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.cpu import cpu_seconds, family  # noqa: E402
 from tests.support import (BIN, Worker, run_command,  # noqa: E402
                            service_available, write_ini)
 
@@ -100,28 +101,6 @@ def measure(broker, mode):
         for name, seconds in used.items():
             cells[f'{name} CPU (ms/task)'] = seconds * 1000 / tasks
         return cells
-
-
-def family(pid):
-    """``pid`` and its child processes (the worker's pool)."""
-    pids = [pid]
-    for thread in os.listdir(f'/proc/{pid}/task'):
-        with open(f'/proc/{pid}/task/{thread}/children') as handle:
-            pids += [int(child) for child in handle.read().split()]
-    return pids
-
-
-def cpu_seconds(pids):
-    """User and system CPU time of ``pids`` (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f'/proc/{pid}/stat') as handle:
-                fields = handle.read().rpartition(')')[2].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf('SC_CLK_TCK')
 
 
 def bursts(ini):

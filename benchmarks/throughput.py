@@ -63,6 +63,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.cpu import cpu_by_pid, family, named  # noqa: E402
 from tests import support  # noqa: E402
 from tests.support import Worker, run_command, write_ini  # noqa: E402
 
@@ -89,7 +90,7 @@ def setup_of(broker):
     }[broker]
 
 
-#: The command name (``/proc/PID/comm``) of each service's processes.
+#: The command name of each service's processes (:func:`.cpu.named`).
 SERVER_COMMANDS = {'postgresql': 'postgres', 'redis': 'redis-server',
                    'rabbitmq': 'beam.smp'}
 
@@ -300,9 +301,10 @@ def measure_drain(side):
     ``date_done`` as the worker stored it (waiting here costs no time),
     and the CPU the worker and the servers spent, per task, in µs."""
     count = len(side.pending)
-    before = cpu_seconds()
+    before = cpu_by_pid([pid for pids in drain_processes(side).values()
+                         for pid in pids])
     rate = drain_rate(side)
-    spent = cpu_spent(before, cpu_seconds(), side)
+    spent = cpu_spent(before, side)
     log(f'  {side.name} drain, CPU a task: ' + ', '.join(
         f'{name} {seconds / count * 1e6:,.0f} us'
         for name, seconds in spent.items()))
@@ -333,42 +335,24 @@ def drain_rate(side):
     return len(pending) / (last - started).total_seconds()
 
 
-def cpu_seconds():
-    """{pid: (parent pid, command name, CPU seconds)} of every process."""
-    tick = os.sysconf('SC_CLK_TCK')
-    processes = {}
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f'/proc/{pid}/stat') as handle:
-                stat = handle.read()
-        except OSError:   # it ended meanwhile
-            continue
-        # "pid (comm) state ppid ...", comm may hold spaces: split after it.
-        name = stat[stat.index('(') + 1:stat.rindex(')')]
-        fields = stat[stat.rindex(')') + 2:].split()
-        processes[int(pid)] = (int(fields[1]), name,
-                               (int(fields[11]) + int(fields[12])) / tick)
-    return processes
+def drain_processes(side):
+    """{group: pids} whose CPU a drain counts: the side's worker (its
+    main process, its pool) and each of the run's servers."""
+    groups = {'worker main': [side.worker_pid],
+              'worker pool': family(side.worker_pid)[1:]}
+    for server in side.servers:
+        groups[server] = named(SERVER_COMMANDS[server])
+    return groups
 
 
-def cpu_spent(before, after, side):
-    """CPU seconds between two :func:`cpu_seconds`: of the side's worker
-    (its main process, its pool processes) and of each of its servers."""
-    spent = dict.fromkeys(('worker main', 'worker pool', *side.servers), 0.0)
-    commands = {SERVER_COMMANDS[server]: server for server in side.servers}
-    for pid, (parent, name, seconds) in after.items():
-        if pid == side.worker_pid:
-            group = 'worker main'
-        elif parent == side.worker_pid:
-            group = 'worker pool'
-        elif name in commands:
-            group = commands[name]
-        else:
-            continue
-        earlier = before.get(pid)
-        spent[group] += seconds - (earlier[2] if earlier else 0.0)
+def cpu_spent(before, side):
+    """CPU seconds of each group since ``before`` ({pid: seconds}); a
+    process started meanwhile (a server's new connection) counts whole."""
+    spent = {}
+    for group, pids in drain_processes(side).items():
+        now = cpu_by_pid(pids)
+        spent[group] = sum(seconds - before.get(pid, 0.0)
+                           for pid, seconds in now.items())
     return spent
 
 
